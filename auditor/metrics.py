@@ -18,7 +18,7 @@ class Metric:
     denominator: tuple[str, ...]   # empty for counts
     unit: str
     description: str
-    scale: float = 1.0
+    divisor: int = 1
 
     @property
     def is_ratio(self) -> bool:
@@ -41,10 +41,10 @@ class Metric:
         if num is None:
             return None
         if not self.denominator:
-            return num * self.scale if self.scale != 1.0 else float(num)
+            return num / self.divisor
         if not den:
             return None
-        return num / den * self.scale
+        return num / (den * self.divisor)
 
 
 @lru_cache(maxsize=1)
@@ -56,5 +56,5 @@ def catalogue() -> dict[str, Metric]:
         out[name] = Metric(name=name, numerator=spec["numerator"],
                            denominator=(den,) if isinstance(den, str) else tuple(den),
                            unit=spec["unit"], description=spec["description"],
-                           scale=float(spec.get("scale", 1.0)))
+                           divisor=int(spec.get("divisor", 1)))
     return out
