@@ -1,0 +1,134 @@
+"""``run_audit``: the job after each batch window (what ``auditor run`` calls).
+
+Golden is recomputed once per contiguous run of audited windows, at the
+finest grain any pipeline needs (the gcd of the audit window and every
+pipeline's grain, so rolling up is exact), then each pipeline is reconciled
+against it and a three-way verdict is drawn per metric.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from auditor import __version__
+from auditor.config import AuditConfig
+from auditor.errors import ConfigError
+from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
+from auditor.golden import COMPONENTS, compute_golden, connect
+from auditor.metrics import catalogue
+from auditor.reconcile import reconcile_pipeline
+from auditor.sqlfiles import quote_ident
+from auditor.windows import Window, contiguous_runs, iso, merge_windows, parse_window_spec
+
+Progress = Callable[[str], None]
+
+
+def resolve_windows(config: AuditConfig, specs: Sequence[Window | str] = ()) -> tuple[Window, ...]:
+    """The audited windows: ``--window`` specs (repeatable, ranges split), else audit.yaml's window."""
+    if specs:
+        return merge_windows([spec] if isinstance(spec, Window) else
+                             parse_window_spec(spec, config.window_minutes) for spec in specs)
+    if config.window_start is None:
+        raise ConfigError("no window to audit", file=config.file, key="window",
+                          hint="pass --window 2025-03-20T14:00:00Z/PT1H, or set window.start in audit.yaml")
+    return merge_windows([parse_window_spec(iso(config.window_start), config.window_minutes)])
+
+
+def pipeline_grains(config: AuditConfig) -> dict[str, int]:
+    """Each pipeline's grain in minutes; a grain the audit window cannot be cut into is an error."""
+    w = config.window_minutes
+    grains = {}
+    for p in config.pipelines:
+        g = p.grain_minutes or w
+        if g > w or w % g:
+            hint = (f"audit with window.minutes a multiple of {g} (e.g. {g * math.ceil(w / g)})"
+                    if g > w else f"a grain must divide the {w}-minute audit window (e.g. 5m, 15m, 1h)")
+            raise ConfigError(f"the pipeline publishes {g}-minute rows, which cannot be aligned with "
+                              f"{w}-minute audit windows", file=config.file,
+                              key=f"pipelines.{p.name}.grain", hint=hint)
+        grains[p.name] = g
+    return grains
+
+
+def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
+              progress: Progress | None = None, explain: bool = True,
+              con: duckdb.DuckDBPyConnection | None = None) -> AuditResult:
+    """Recompute golden for the audited windows and reconcile every configured pipeline."""
+    say = progress or (lambda _msg: None)
+    audited = resolve_windows(config, windows)
+    grains = pipeline_grains(config)
+    base = math.gcd(config.window_minutes, *grains.values())
+    own = con is None
+    con = con or connect()
+    try:
+        golden_stats = _load_golden(con, config, audited, base, say)
+        con.register("r_windows_src", pa.table({"start_ms": [w.start_ms for w in audited]}))
+        con.execute("CREATE OR REPLACE TEMP TABLE r_windows AS SELECT * FROM r_windows_src")
+        results = []
+        for i, pipeline in enumerate(config.pipelines, 1):
+            say(f"[{i}/{len(config.pipelines)}] reconciling {pipeline.name} ({pipeline.source.describe()})")
+            result = reconcile_pipeline(
+                con, pipeline, index=i, dims=pipeline.dimensions if pipeline.dimensions is not None
+                else config.dimensions, grain_minutes=grains[pipeline.name], windows=audited,
+                window_minutes=config.window_minutes,
+                tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(p.name, m, p.tolerances),
+                explain=explain)
+            off = [m.metric for m in result.metrics if m.failed]
+            say(f"[{i}/{len(config.pipelines)}] {pipeline.name}: "
+                + (f"FAIL ({', '.join(off)})" if off else f"pass ({len(result.metrics)} metrics)"))
+            results.append(result)
+    finally:
+        if own:
+            con.close()
+    verdicts = tuple(draw_verdicts(results))
+    status = FAIL if any(p.status == FAIL for p in results) else PASS
+    return AuditResult(status=status, windows=audited, window_minutes=config.window_minutes,
+                       dimensions=config.dimensions, events=str(config.events),
+                       pipelines=tuple(results), verdicts=verdicts, golden_stats=golden_stats,
+                       config_file=config.file, auditor_version=__version__)
+
+
+def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
+                 grain: int, say: Progress) -> dict[str, int]:
+    """Golden at ``grain`` minutes for every audited window, into table ``r_golden``."""
+    tables, events, sessions = [], 0, 0
+    runs = contiguous_runs(audited)
+    for k, run in enumerate(runs, 1):
+        span = f"{iso(run[0].start)}..{iso(run[-1].end)}"
+        say(f"[golden {k}/{len(runs)}] recomputing {span} from {config.events}")
+        golden = compute_golden(config.events, dims=config.dimensions, window_minutes=grain,
+                                window_start=run[0].start, window_end=run[-1].end,
+                                options=config.golden_options, mapping=config.mapping)
+        events = max(events, golden.stats.get("events", 0))
+        sessions += golden.stats.get("sessions", 0)
+        tables.append(golden.aggregates.select(["window_start", *config.dimensions, *COMPONENTS]))
+        say(f"[golden {k}/{len(runs)}] {golden.stats.get('sessions', 0)} sessions in {span}")
+    con.register("r_golden_src", pa.concat_tables(tables))
+    cols = ", ".join(quote_ident(c) for c in (*config.dimensions, *COMPONENTS))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE r_golden AS SELECT epoch_ms(window_start) AS window_ms, "
+                f"{cols} FROM r_golden_src")
+    con.unregister("r_golden_src")
+    return {"events": events, "sessions": sessions, "grain_minutes": grain}
+
+
+def draw_verdicts(results: Sequence[PipelineResult]) -> list[Verdict]:
+    """Per metric: pipelines that agree with golden, those that are off, and whether the
+    off ones agree with each other (same exact sums in every window) but not with golden."""
+    out = []
+    for name in catalogue():
+        per = {p.name: p.metric(name) for p in results}
+        if all(m is None for m in per.values()):
+            continue
+        agree = tuple(p for p, m in per.items() if m is not None and not m.failed)
+        off = tuple(p for p, m in per.items() if m is not None and m.failed)
+        missing = tuple(p for p, m in per.items() if m is None)
+        together = False
+        if len(off) >= 2 and all(per[p].published_as == "components" for p in off):
+            sums = {tuple((w.cand_num, w.cand_den) for w in per[p].windows) for p in off}
+            together = len(sums) == 1
+        out.append(Verdict(metric=name, agree=agree, off=off, not_published=missing,
+                           candidates_agree_not_golden=together))
+    return out

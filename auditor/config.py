@@ -1,0 +1,313 @@
+"""audit.yaml: the audit's configuration, loaded and validated up front.
+
+Every problem (unknown key, wrong type, missing file, unset environment
+variable) is a :class:`ConfigError` naming ``file:line``, the key and a hint.
+Relative paths resolve against the folder of audit.yaml. Connection strings
+(``url``, ``duckdb``, ``path``) may reference environment variables as
+``${NAME}``.
+
+    events: data/events/
+    window: {start: 2025-03-20T14:00:00Z, minutes: 60}
+    dimensions: [cdn, device, player_version, country]
+    pipelines:
+      streaming: {path: out/streaming.parquet, grain: 5m, dimensions: [cdn, device]}
+      batch: {duckdb: warehouse.duckdb, table: qoe_hourly,
+              columns: {attempts: n_attempts}, metrics: [attempts, ebvs_rate]}
+      legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
+    rules: rules/        # optional: a tolerances.yaml overriding the shipped defaults
+"""
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from auditor.events import DEFAULT_DIMS, EventMapping
+from auditor.golden import COMPONENTS, GoldenOptions, check_dims
+from auditor.errors import ConfigError
+from auditor.metrics import catalogue
+from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
+from auditor.windows import parse_minutes, parse_time
+from auditor.yamldoc import Path, YamlDoc, load_yaml
+
+TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden")
+PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
+                 "dimensions", "metrics", "sessions", "tolerances")
+FILE_FORMATS = ("parquet", "csv", "json")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a pipeline's published aggregates live: exactly one kind.
+
+    ``file``: a file or glob (Parquet, CSV, JSON Lines); ``duckdb``: a table or
+    query in a DuckDB database file; ``sql``: a table or query on any engine
+    SQLAlchemy can reach (``url``).
+    """
+
+    kind: str
+    path: str | None = None
+    format: str | None = None
+    database: str | None = None
+    url: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            return self.path or ""
+        what = f"table {self.table}" if self.table else "query"
+        if self.kind == "duckdb":
+            return f"{self.database} ({what})"
+        return f"{redact_url(self.url or '')} ({what})"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    source: SourceSpec
+    columns: Mapping[str, str] = field(default_factory=dict)   # canonical name -> source column
+    grain_minutes: int | None = None          # None: the audit window length
+    dimensions: tuple[str, ...] | None = None  # None: every audit dimension
+    metrics: tuple[str, ...] | None = None     # None: every metric the source can provide
+    sessions: str | None = None                # session-level rows (used by `auditor explain`)
+    tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    events: Any
+    pipelines: tuple[PipelineConfig, ...]
+    dimensions: tuple[str, ...] = DEFAULT_DIMS
+    window_minutes: int = 60
+    window_start: datetime | None = None
+    mapping: EventMapping = field(default_factory=EventMapping)
+    golden_options: GoldenOptions = field(default_factory=GoldenOptions)
+    tolerance_rules: ToleranceRules = field(default_factory=load_tolerance_rules)
+    file: str | None = None
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        for p in self.pipelines:
+            if p.name == name:
+                return p
+        raise ConfigError(f"no pipeline named {name!r}", file=self.file, key="pipelines",
+                          hint="configured: " + ", ".join(p.name for p in self.pipelines))
+
+
+def redact_url(url: str) -> str:
+    """A connection URL without its password, for reports and messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<url>"
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def load_config(path: str | os.PathLike) -> AuditConfig:
+    """Read and validate audit.yaml."""
+    doc = load_yaml(path, what="audit config")
+    data = doc.data
+    if not isinstance(data, Mapping):
+        raise doc.error((), "audit.yaml must be a mapping of keys (events, window, dimensions, pipelines)")
+    doc.check_keys((), data, TOP_KEYS, required=("events", "pipelines"))
+    events = _existing_path(doc, ("events",), data["events"], allow_dir=True)
+    mapping = _mapping(doc, data.get("mapping"))
+    dims = _str_list(doc, ("dimensions",), data.get("dimensions", list(DEFAULT_DIMS)))
+    try:
+        dims = check_dims(dims)
+    except ConfigError as exc:
+        raise doc.error(("dimensions",), exc.message) from None
+    window_start, window_minutes = _window(doc, data.get("window"))
+    options = _golden_options(doc, data.get("golden"))
+    rules = _rules(doc, data.get("rules"))
+    pipes = data["pipelines"]
+    if not isinstance(pipes, Mapping) or not pipes:
+        raise doc.error(("pipelines",), "pipelines must map each pipeline's name to its source",
+                        "e.g. pipelines: {batch: {path: out/batch.parquet}}")
+    pipelines = tuple(_pipeline(doc, str(name), spec, dims) for name, spec in pipes.items())
+    unknown = set(rules.pipelines) - {p.name for p in pipelines}
+    if unknown:
+        raise ConfigError(f"tolerances name pipelines that audit.yaml does not configure: {sorted(unknown)}",
+                          file=doc.file, key="rules")
+    return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
+                       window_minutes=window_minutes, window_start=window_start, mapping=mapping,
+                       golden_options=options, tolerance_rules=rules, file=doc.file)
+
+
+def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
+    def sub(m: re.Match) -> str:
+        if m[1] not in os.environ:
+            raise doc.error(path, f"environment variable {m[1]} is not set",
+                            f"export {m[1]}=... before running, or write the value in audit.yaml")
+        return os.environ[m[1]]
+    return _ENV.sub(sub, value)
+
+
+def _string(doc: YamlDoc, path: Path, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(path, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _resolve(doc: YamlDoc, value: str) -> str:
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(doc.folder, value))
+
+
+def _existing_path(doc: YamlDoc, path: Path, value: Any, *, allow_dir: bool = False) -> str:
+    resolved = _resolve(doc, _expand_env(doc, path, _string(doc, path, value)))
+    if any(ch in resolved for ch in "*?["):
+        if not [f for f in glob.glob(resolved, recursive=True) if os.path.isfile(f)]:
+            raise doc.error(path, f"no file matches {resolved}",
+                            "relative paths are resolved against the folder of audit.yaml")
+    elif not (os.path.isfile(resolved) or (allow_dir and os.path.isdir(resolved))):
+        raise doc.error(path, f"no such file: {resolved}",
+                        "relative paths are resolved against the folder of audit.yaml")
+    return resolved
+
+
+def _str_list(doc: YamlDoc, path: Path, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise doc.error(path, f"expected a list of names, got {value!r}", "e.g. [cdn, device]")
+    return tuple(value)
+
+
+def _mapping(doc: YamlDoc, value: Any) -> EventMapping:
+    if value is None:
+        return EventMapping()
+    if not isinstance(value, Mapping):
+        raise doc.error(("mapping",), "mapping takes {columns: {...}, event_types: {...}}")
+    doc.check_keys(("mapping",), value, ("columns", "event_types"))
+    for key in ("columns", "event_types"):
+        sub = value.get(key) or {}
+        if not isinstance(sub, Mapping) or not all(isinstance(v, str) for v in sub.values()):
+            raise doc.error(("mapping", key), f"mapping.{key} maps names to names",
+                            "e.g. {session_id: sid}")
+    return EventMapping.from_dict(value)
+
+
+def _window(doc: YamlDoc, value: Any) -> tuple[datetime | None, int]:
+    if value is None:
+        return None, 60
+    if not isinstance(value, Mapping):
+        raise doc.error(("window",), "window takes {start: ISO time, minutes: N}",
+                        "e.g. window: {start: 2025-03-20T14:00:00Z, minutes: 60}")
+    doc.check_keys(("window",), value, ("start", "minutes"))
+    try:
+        start = parse_time(value["start"]) if value.get("start") is not None else None
+        minutes = parse_minutes(value.get("minutes", 60), key="window.minutes")
+    except ConfigError as exc:
+        key = "start" if "time" in exc.message else "minutes"
+        raise doc.error(("window", key), exc.message, exc.hint) from None
+    return start, minutes
+
+
+def _golden_options(doc: YamlDoc, value: Any) -> GoldenOptions:
+    if value is None:
+        return GoldenOptions()
+    if not isinstance(value, Mapping):
+        raise doc.error(("golden",), "golden takes the named options of metrics.md section 5")
+    fields = list(GoldenOptions.__dataclass_fields__)
+    doc.check_keys(("golden",), value, fields)
+    try:
+        return GoldenOptions(**value)
+    except ConfigError as exc:
+        raise doc.error(("golden", exc.key or ""), exc.message, exc.hint) from None
+
+
+def _rules(doc: YamlDoc, value: Any) -> ToleranceRules:
+    if value is None:
+        return load_tolerance_rules()
+    folder = _resolve(doc, _string(doc, ("rules",), value))
+    if not os.path.isdir(folder):
+        raise doc.error(("rules",), f"no such folder: {folder}",
+                        "rules names a folder holding tolerances.yaml")
+    file = os.path.join(folder, "tolerances.yaml")
+    return load_tolerance_rules(file) if os.path.isfile(file) else load_tolerance_rules()
+
+
+def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -> PipelineConfig:
+    base: Path = ("pipelines", name)
+    if not isinstance(spec, Mapping):
+        raise doc.error(base, "a pipeline is a mapping with a source (path, duckdb or url)",
+                        "e.g. batch: {path: out/batch.parquet}")
+    doc.check_keys(base, spec, PIPELINE_KEYS)
+    source = _source(doc, base, spec)
+    columns = spec.get("columns") or {}
+    metric_names = list(catalogue())
+    if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
+        raise doc.error((*base, "columns"), "columns maps canonical names to the source's columns",
+                        "e.g. columns: {window_start: ts_5m, attempts: n_attempts}")
+    doc.check_keys((*base, "columns"), columns, ["window_start", *audit_dims, *COMPONENTS, *metric_names])
+    grain = None
+    if spec.get("grain") is not None:
+        try:
+            grain = parse_minutes(spec["grain"], key="grain")
+        except ConfigError as exc:
+            raise doc.error((*base, "grain"), exc.message, exc.hint) from None
+    dims = None
+    if "dimensions" in spec:
+        dims = _str_list(doc, (*base, "dimensions"), spec["dimensions"] or [])
+        extra = [d for d in dims if d not in audit_dims]
+        if extra:
+            raise doc.error((*base, "dimensions"),
+                            f"{extra} are not audit dimensions {list(audit_dims)}",
+                            "a pipeline keeps a subset of the audit's dimensions; add them to `dimensions`")
+    metrics = None
+    if "metrics" in spec:
+        metrics = _str_list(doc, (*base, "metrics"), spec["metrics"])
+        for i, m in enumerate(metrics):
+            if m not in metric_names:
+                close = difflib.get_close_matches(m, metric_names, n=1)
+                raise doc.error((*base, "metrics", i), f"unknown metric {m!r}",
+                                f"did you mean {close[0]!r}?" if close else "metrics: " + ", ".join(metric_names))
+    sessions = (_existing_path(doc, (*base, "sessions"), spec["sessions"])
+                if spec.get("sessions") is not None else None)
+    tolerances = parse_metric_rules(doc, (*base, "tolerances"), spec.get("tolerances"),
+                                    f"audit.yaml pipelines.{name}.tolerances")
+    return PipelineConfig(name=name, source=source, columns=dict(columns), grain_minutes=grain,
+                          dimensions=dims, metrics=metrics, sessions=sessions, tolerances=tolerances)
+
+
+def _source(doc: YamlDoc, base: Path, spec: Mapping) -> SourceSpec:
+    kinds = [k for k in ("path", "duckdb", "url") if k in spec]
+    if len(kinds) != 1:
+        raise doc.error(base, "give exactly one source: path (file or glob), duckdb (database file) "
+                        f"or url (SQLAlchemy); found {kinds or 'none'}",
+                        "e.g. {path: out/batch.parquet} or {duckdb: wh.duckdb, table: qoe}")
+    kind = kinds[0]
+    if kind == "path":
+        for key in ("table", "query"):
+            if key in spec:
+                raise doc.error((*base, key), f"{key} needs a database source (duckdb or url), not a file path")
+        fmt = spec.get("format")
+        if fmt is not None and fmt not in FILE_FORMATS:
+            raise doc.error((*base, "format"), f"unknown format {fmt!r}", "one of: " + ", ".join(FILE_FORMATS))
+        return SourceSpec(kind="file", path=_existing_path(doc, (*base, "path"), spec["path"]), format=fmt)
+    if "format" in spec:
+        raise doc.error((*base, "format"), "format applies to file sources only")
+    has = [k for k in ("table", "query") if spec.get(k) is not None]
+    if len(has) != 1:
+        raise doc.error(base, f"a {kind} source needs exactly one of table or query",
+                        "e.g. table: analytics.qoe_5m")
+    table = _string(doc, (*base, "table"), spec["table"]) if "table" in has else None
+    query = _string(doc, (*base, "query"), spec["query"]) if "query" in has else None
+    if kind == "duckdb":
+        return SourceSpec(kind="duckdb", database=_existing_path(doc, (*base, "duckdb"), spec["duckdb"]),
+                          table=table, query=query)
+    url = _expand_env(doc, (*base, "url"), _string(doc, (*base, "url"), spec["url"]))
+    if "://" not in url:
+        raise doc.error((*base, "url"), f"not a SQLAlchemy URL: {redact_url(url)!r}",
+                        "e.g. postgresql+psycopg://user@host:5432/db")
+    return SourceSpec(kind="sql", url=url, table=table, query=query)
