@@ -113,3 +113,47 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
     click.echo(f"{result.stats['events']} events, {result.stats['sessions']} sessions, "
                f"{result.aggregates.num_rows} aggregate rows -> {out}", err=True)
     return 0
+
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="audit.yaml: events, window, dimensions, pipelines, tolerances.")
+@click.option("--window", "windows", multiple=True, metavar="START/DURATION",
+              help="Window(s) to audit: START/DURATION (2025-03-20T14:00:00Z/PT1H) or START/END; "
+                   "a range is split into windows of window.minutes. Repeatable for backfills. "
+                   "Default: window.start in audit.yaml.")
+@click.option("--out", "out", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write report.json, summary.md and report.html here.")
+@click.option("--junit", is_flag=True, help="Also write junit.xml (one test case per pipeline x metric).")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout instead of the summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool, as_json: bool,
+        quiet: bool) -> int:
+    """The audit after each batch window: recompute golden, reconcile every pipeline.
+
+    Compares golden with what each configured pipeline published for the
+    audited window(s), metric by metric and slice by slice, at each
+    pipeline's grain and dimensions. Prints the summary (or --json) on
+    stdout; progress goes to stderr. Exit 0 when every metric is within
+    tolerance (exact by default), 1 on discrepancies, 2 on a config or input
+    problem (no report is written), 3 on an internal error. Example:
+
+    \b
+      auditor run --config audit.yaml --window 2025-03-20T14:00:00Z/PT1H --out reports/
+      auditor run --config audit.yaml --window 2025-03-20T00:00:00Z/2025-03-21T00:00:00Z --junit --out r/
+    """
+    from auditor.audit import run_audit
+    from auditor.config import load_config
+    from auditor.render import render_json, render_markdown, write_reports
+
+    if junit and not out:
+        raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
+    config = load_config(config_path)
+    progress = None if quiet else (lambda msg: click.echo(msg, err=True))
+    result = run_audit(config, windows, progress=progress)
+    if out:
+        for path in write_reports(result, out, junit=junit):
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)
+    click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
+    return result.exit_code

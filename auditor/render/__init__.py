@@ -1,0 +1,31 @@
+"""Renderers of the one result model (auditor.findings): report.json, summary.md,
+junit.xml and report.html. :func:`write_reports` renders every file in memory
+first and then writes each atomically, so a failure never leaves a partial set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from auditor.findings import AuditResult
+from auditor.render.html import render_html
+from auditor.render.json import render_json, report_dict
+from auditor.render.junit import render_junit
+from auditor.render.markdown import render_markdown
+from auditor.tables import write_text
+
+__all__ = ["render_html", "render_json", "render_junit", "render_markdown", "report_dict",
+           "write_reports"]
+
+
+def write_reports(result: AuditResult, out_dir: str | os.PathLike, *, junit: bool = False) -> list[Path]:
+    """Write report.json, summary.md, report.html (and junit.xml) into ``out_dir``."""
+    files = {"report.json": render_json(result), "summary.md": render_markdown(result),
+             "report.html": render_html(result)}
+    if junit:
+        files["junit.xml"] = render_junit(result)
+    out = Path(out_dir)
+    written = []
+    for name, text in files.items():
+        write_text(out / name, text)
+        written.append(out / name)
+    return written

@@ -1,0 +1,90 @@
+"""report.json: the result model as JSON (schema: auditor/schemas/report.schema.json).
+
+:func:`report_dict` is also the context of the Markdown and HTML templates, so
+every view shows the same fields.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from importlib.resources import files
+from typing import Any
+
+from auditor.findings import AuditResult, Comparison, MetricResult, PipelineResult
+from auditor.metrics import catalogue
+from auditor.windows import iso
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return iso(value)
+    return value
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    out = {"window": c.window, "slice": dict(c.slice), "presence": c.presence, "status": c.status,
+           "golden": c.golden, "candidate": c.candidate, "diff": c.diff, "abs_diff": c.abs_diff,
+           "rel_diff": c.rel_diff, "direction": c.direction,
+           "golden_num": c.golden_num, "cand_num": c.cand_num, "num_diff": c.num_diff,
+           "golden_den": c.golden_den, "cand_den": c.cand_den, "den_diff": c.den_diff,
+           "moved": c.moved, "passed_by": c.passed_by, "support": c.support}
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def metric_dict(m: MetricResult) -> dict[str, Any]:
+    metric = catalogue()[m.metric]
+    total = comparison_dict(m.total)
+    for key in ("window", "slice", "presence", "status"):
+        total.pop(key)
+    return {"metric": m.metric, "status": m.status, "unit": m.unit, "kind": m.kind,
+            "published_as": m.published_as, "numerator": metric.numerator,
+            "denominator": list(metric.denominator), **total,
+            "tolerance": m.tolerance.to_dict(),
+            "windows": [comparison_dict(w) for w in m.windows],
+            "slice_counts": {"compared": m.slices_compared, "differing": m.slices_differing,
+                             "failed": m.slices_failed, "golden_only": m.slices_golden_only,
+                             "candidate_only": m.slices_candidate_only},
+            "slices": [comparison_dict(s) for s in m.slices],
+            "explanations": [{k: _clean(v) for k, v in e.items()} for e in m.explanations],
+            "note": m.note}
+
+
+def pipeline_dict(p: PipelineResult) -> dict[str, Any]:
+    return {"name": p.name, "status": p.status, "source": p.source, "grain_minutes": p.grain_minutes,
+            "dimensions": list(p.dimensions),
+            "rows": {"read": p.rows_read, "outside_windows": p.rows_outside_windows,
+                     "golden_only": p.rows_golden_only, "candidate_only": p.rows_candidate_only},
+            "metrics": [metric_dict(m) for m in p.metrics]}
+
+
+def report_dict(result: AuditResult) -> dict[str, Any]:
+    return {
+        "schema_version": result.schema_version,
+        "auditor_version": result.auditor_version,
+        "status": result.status,
+        "window": {"start": iso(result.windows[0].start), "end": iso(result.windows[-1].end)},
+        "windows": [{"start": iso(w.start), "end": iso(w.end)} for w in result.windows],
+        "window_minutes": result.window_minutes,
+        "dimensions": list(result.dimensions),
+        "events": result.events,
+        "config": result.config_file,
+        "golden": dict(result.golden_stats),
+        "quality": result.quality,
+        "verdicts": [{"metric": v.metric, "agree": list(v.agree), "off": list(v.off),
+                      "not_published": list(v.not_published),
+                      "candidates_agree_not_golden": v.candidates_agree_not_golden,
+                      "summary": v.summary} for v in result.verdicts],
+        "pipelines": [pipeline_dict(p) for p in result.pipelines],
+    }
+
+
+def render_json(result: AuditResult) -> str:
+    return json.dumps(report_dict(result), indent=2, allow_nan=False) + "\n"
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of report.json shipped in the package."""
+    return json.loads(files("auditor").joinpath("schemas", "report.schema.json").read_text(encoding="utf-8"))

@@ -1,0 +1,55 @@
+"""The Jinja environment of the report templates: autoescape on, StrictUndefined,
+templates shipped in the package (auditor/templates/), formatting filters only."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+
+def fmt_num(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    return str(value)
+
+
+def fmt_signed(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = fmt_num(value)
+    return text if text.startswith("-") or value == 0 else "+" + text
+
+
+def fmt_pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value * 100:.3g}%"
+
+
+def fmt_slice(value: dict) -> str:
+    if not value:
+        return "whole window"
+    return ", ".join(f"{k}={'null' if v is None else v}" for k, v in value.items())
+
+
+def md_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("auditor", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, slice=fmt_slice, md=md_cell)
+    return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)
