@@ -86,7 +86,7 @@ class Localization:
 
 def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", max_depth: int = 3,
              max_results: int = 10, noise: float | Literal["auto"] = 0.0,
-             min_gain: float = 0.02) -> Localization:
+             min_gain: float = 0.02, min_z: float = 4.0, dead_zone: float = 1.0) -> Localization:
     """Find the few slices over ``dims`` that explain the gap between golden and candidate.
 
     ``leaves`` holds the dimension columns and ``golden_num``, ``cand_num``
@@ -102,7 +102,7 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     if max_depth < 1 or max_results < 0 or not (0 < min_gain <= 1):
         raise InputError("localize needs max_depth >= 1, max_results >= 0 and 0 < min_gain <= 1",
                          hint=f"got max_depth={max_depth}, max_results={max_results}, min_gain={min_gain}")
-    cube = _Cube.build(leaves, dims, kind, noise)
+    cube = _Cube.build(leaves, dims, kind, noise, dead_zone, min_z)
     found = cube.search(min(max_depth, len(dims)), max_results, min_gain)
     table = cube.table
     overall = totals(table)
@@ -118,15 +118,17 @@ class _Cube:
     """Leaves as integer codes per dimension plus per-channel golden/candidate arrays."""
 
     def __init__(self, table: pd.DataFrame, dims: list[str], codes: np.ndarray,
-                 values: list[list[Any]], golden: np.ndarray, cand: np.ndarray, tol: np.ndarray) -> None:
+                 values: list[list[Any]], golden: np.ndarray, cand: np.ndarray, sd: np.ndarray,
+                 dead_zone: float, min_z: float) -> None:
         self.table, self.dims, self.codes, self.values = table, dims, codes, values
-        self.golden, self.cand, self.tol = golden, cand, tol
+        self.golden, self.cand, self.sd = golden, cand, sd
+        self.var, self.tol, self.min_z = sd ** 2, dead_zone * sd, min_z
         scale = np.maximum(np.abs(golden).sum(axis=1), np.abs(cand).sum(axis=1))
         self.weight = np.where(scale > 0, 1.0 / np.where(scale > 0, scale, 1.0), 0.0)[:, None]
 
     @classmethod
     def build(cls, leaves: pd.DataFrame, dims: list[str], kind: Kind,
-              noise: float | Literal["auto"]) -> _Cube:
+              noise: float | Literal["auto"], dead_zone: float, min_z: float) -> _Cube:
         value_cols = ["golden_num", "cand_num"] + (["golden_den", "cand_den"] if kind == "ratio" else [])
         frame = leaves[list(dims) + value_cols].copy()
         try:
@@ -157,8 +159,8 @@ class _Cube:
         rel = _estimate_noise(golden, cand) if noise == "auto" else np.full(len(golden), float(noise))
         if np.any(rel < 0):
             raise InputError(f"noise must be >= 0 or 'auto', got {noise!r}")
-        tol = rel[:, None] * np.abs(golden)
-        return cls(table, list(dims), code_matrix, values, golden, cand, tol)
+        sd = rel[:, None] * np.abs(golden)
+        return cls(table, list(dims), code_matrix, values, golden, cand, sd, dead_zone, min_z)
 
     def _loss(self, fit: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Per-leaf residual loss of the leaves ``idx`` under ``fit`` (channels x len(idx))."""
@@ -185,45 +187,43 @@ class _Cube:
 
     def _best_slice(self, alive: np.ndarray, resid: np.ndarray, max_depth: int, floor: float):
         idx = np.flatnonzero(alive)
-        is_active = resid[idx] > 0
-        active = idx[is_active]
+        alive_codes = self.codes[idx]
         best: tuple | None = None
         bar = floor
-        # per visited cuboid: which active leaves lie in an element heavy enough to descend into
+        # per visited cuboid: which alive leaves lie in an element heavy enough to descend into
         heavy: dict[tuple[int, ...], np.ndarray] = {}
         for depth in range(1, max_depth + 1):
             for cuboid in combinations(range(self.codes.shape[1]), depth):
-                ok = np.ones(len(active), dtype=bool)
-                if depth > 1:
+                if depth == 1:
+                    ok = np.ones(len(idx), dtype=bool)
+                else:
                     parents = [tuple(d for d in cuboid if d != drop) for drop in cuboid]
                     if any(p not in heavy for p in parents):
                         continue
-                    for p in parents:
-                        ok &= heavy[p]
-                if not ok.any():
-                    continue
-                keys = _keys(self.codes[idx][:, cuboid])
-                keys_active = keys[is_active]
-                uniq, inv = np.unique(keys_active[ok], return_inverse=True)
-                mass = np.bincount(inv, weights=resid[active[ok]], minlength=len(uniq))
+                    ok = np.logical_and.reduce([heavy[p] for p in parents])
+                    if not ok.any():
+                        continue
+                # every candidate element lies inside heavy parents, so only those leaves matter
+                sub = np.flatnonzero(ok)
+                keys = _keys(alive_codes[sub][:, list(cuboid)])
+                uniq, inv = np.unique(keys, return_inverse=True)
+                mass = np.bincount(inv, weights=resid[idx[sub]], minlength=len(uniq))
                 candidates = uniq[mass >= bar]
                 if len(candidates) == 0:
                     continue
-                heavy[cuboid] = np.isin(keys_active, candidates) & ok
-                scored = self._score(idx, keys, candidates, resid)
-                if scored[0] > bar * (1 + 1e-12):
-                    gain, members = scored
+                inside = mass[inv] >= bar
+                heavy[cuboid] = np.zeros(len(idx), dtype=bool)
+                heavy[cuboid][sub[inside]] = True
+                gain, members = self._score(idx[sub[inside]], keys[inside], resid)
+                if gain > bar * (1 + 1e-12):
                     member_codes = self.codes[members[0], list(cuboid)]
                     best = (cuboid, tuple(int(c) for c in member_codes), gain, members)
                     bar = gain
         return best
 
-    def _score(self, idx: np.ndarray, keys: np.ndarray, candidates: np.ndarray,
-               resid: np.ndarray) -> tuple[float, np.ndarray]:
-        """Best element among ``candidates`` (keys of the alive leaves ``idx``): gain and leaves."""
-        inside = np.isin(keys, candidates)
-        sel, sel_keys = idx[inside], keys[inside]
-        uniq, inv = np.unique(sel_keys, return_inverse=True)
+    def _score(self, sel: np.ndarray, keys: np.ndarray, resid: np.ndarray) -> tuple[float, np.ndarray]:
+        """Best element among the leaves ``sel`` grouped by ``keys``: its gain and its leaves."""
+        uniq, inv = np.unique(keys, return_inverse=True)
         m = len(uniq)
         fit = np.empty((self.golden.shape[0], len(sel)))
         for c in range(self.golden.shape[0]):
@@ -233,6 +233,13 @@ class _Cube:
             # a slice golden never saw (all zero) is fitted by its own candidate values
             fit[c] = np.where(g_sum[inv] != 0, self.golden[c, sel] * factor[inv], self.cand[c, sel])
         gain = np.bincount(inv, weights=resid[sel] - self._loss(fit, sel), minlength=m)
+        # significance: the slice's total deviation against the noise of its golden values
+        chi2 = np.zeros(m)
+        for c in range(self.golden.shape[0]):
+            dev = np.bincount(inv, weights=self.cand[c, sel] - self.golden[c, sel], minlength=m)
+            var = np.bincount(inv, weights=self.var[c, sel], minlength=m)
+            chi2 += np.where(var > 0, dev ** 2 / np.where(var > 0, var, 1.0), np.where(dev != 0, np.inf, 0.0))
+        gain = np.where(chi2 >= self.min_z ** 2, gain, -np.inf)
         top = int(np.argmax(gain))
         return float(gain[top]), sel[inv == top]
 
@@ -253,14 +260,19 @@ def _keys(codes: np.ndarray) -> np.ndarray:
 
 
 def _estimate_noise(golden: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Robust relative spread of candidate around golden per channel (MAD of relative deltas)."""
+    """Robust relative spread of candidate around golden, per channel.
+
+    The median absolute relative delta over the leaves that differ at all
+    (leaves that agree exactly carry no information about the spread of the
+    others), scaled to a normal standard deviation.
+    """
     out = np.zeros(len(golden))
     for c in range(len(golden)):
-        ok = golden[c] > 0
+        ok = (golden[c] > 0) & (cand[c] != golden[c])
         if ok.sum() < 5:
             continue
         rel = (cand[c, ok] - golden[c, ok]) / golden[c, ok]
-        out[c] = _AUTO_NOISE_SCALE * 1.4826 * float(np.median(np.abs(rel - np.median(rel))))
+        out[c] = _AUTO_NOISE_SCALE * 1.4826 * float(np.median(np.abs(rel)))
     return out
 
 
