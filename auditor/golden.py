@@ -83,6 +83,8 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET temp_directory = ?", [temp_directory or os.path.join(tempfile.gettempdir(), "auditor-duckdb")])
     con.execute("SET preserve_insertion_order = false")
+    # DuckDB draws a progress bar on stdout for long queries; stdout must stay parseable
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
