@@ -138,7 +138,8 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     unknown = set(rules.pipelines) - {p.name for p in pipelines}
     if unknown:
         raise ConfigError(f"tolerances name pipelines that audit.yaml does not configure: {sorted(unknown)}",
-                          file=doc.file, key="rules")
+                          file=rules.file or doc.file, key="pipelines",
+                          hint="configured: " + ", ".join(p.name for p in pipelines))
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, file=doc.file)
@@ -206,10 +207,12 @@ def _window(doc: YamlDoc, value: Any) -> tuple[datetime | None, int]:
     doc.check_keys(("window",), value, ("start", "minutes"))
     try:
         start = parse_time(value["start"]) if value.get("start") is not None else None
+    except ConfigError as exc:
+        raise doc.error(("window", "start"), exc.message, exc.hint) from None
+    try:
         minutes = parse_minutes(value.get("minutes", 60), key="window.minutes")
     except ConfigError as exc:
-        key = "start" if "time" in exc.message else "minutes"
-        raise doc.error(("window", key), exc.message, exc.hint) from None
+        raise doc.error(("window", "minutes"), exc.message, exc.hint) from None
     return start, minutes
 
 

@@ -167,6 +167,7 @@ class ToleranceRules:
     default: Tolerance = field(default_factory=lambda: Tolerance(origin="shipped default"))
     metrics: Mapping[str, Tolerance] = field(default_factory=dict)
     pipelines: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
+    file: str | None = None
 
     def resolve(self, pipeline: str, metric: str,
                 overrides: Mapping[str, Tolerance] | None = None) -> Tolerance:
@@ -216,4 +217,4 @@ def load_tolerance_rules(path: str | None = None) -> ToleranceRules:
         raise doc.error(("pipelines",), "pipelines takes a mapping of pipeline -> {metric: rule}")
     pipelines = {p: parse_metric_rules(doc, ("pipelines", p), v, f"{name} pipelines.{p}")
                  for p, v in pipes_raw.items()}
-    return ToleranceRules(default=default, metrics=metrics, pipelines=pipelines)
+    return ToleranceRules(default=default, metrics=metrics, pipelines=pipelines, file=doc.file)

@@ -1,0 +1,101 @@
+"""Report renderers: snapshots of summary.md and report.json (normalised; regenerate only
+with --update-snapshots; a missing snapshot fails), the JSON Schema, HTML escaping, JUnit."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pyarrow.parquet as pq
+import pytest
+
+from auditor.audit import run_audit
+from auditor.config import load_config
+from auditor.render import render_html, render_json, render_junit, render_markdown, write_reports
+from auditor.render.json import report_schema
+from candidates import bump, find_row
+from conftest import write_config
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+def normalise(text: str, folder: Path, version: str) -> str:
+    return text.replace(str(folder), "<tmp>").replace(f'"{version}"', '"<version>"')
+
+
+def check_snapshot(request, name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if request.config.getoption("--update-snapshots"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"snapshot {path} is missing: run pytest --update-snapshots on purpose"
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; if on purpose, --update-snapshots"
+
+
+@pytest.fixture
+def audited(workdir, golden_of):
+    """Two pipelines: streaming correct at 5 minutes, batch hourly by cdn/device with one
+    injected EBVS error; a pipeline name that needs escaping everywhere."""
+    pq.write_table(golden_of(minutes=5), workdir / "streaming.parquet")
+    batch = golden_of(dims=("cdn", "device"))
+    row = find_row(batch, cdn="fastly", device="roku")
+    pq.write_table(bump(bump(batch, "ebvs", row, 3), "attempts", row, 1), workdir / "batch.parquet")
+    config = write_config(workdir, {
+        "streaming": {"path": "streaming.parquet", "grain": "5m"},
+        "batch <b>&co</b>": {"path": "batch.parquet", "dimensions": ["cdn", "device"],
+                             "metrics": ["attempts", "ebvs_rate", "play_minutes"]}})
+    return run_audit(load_config(config), ["2025-03-20T14:00:00Z/PT2H"]), workdir
+
+
+def test_report_json_snapshot_and_schema(audited, request):
+    result, folder = audited
+    text = render_json(result)
+    report = json.loads(text)
+    jsonschema.validate(report, report_schema())
+    check_snapshot(request, "run.report.json", normalise(text, folder, result.auditor_version))
+
+
+def test_summary_md_snapshot(audited, request):
+    result, folder = audited
+    check_snapshot(request, "run.summary.md", normalise(render_markdown(result), folder, result.auditor_version))
+
+
+def test_html_is_self_contained_and_escapes_user_strings(audited):
+    result, _ = audited
+    html = render_html(result)
+    assert "<b>&co</b>" not in html and "batch &lt;b&gt;&amp;co&lt;/b&gt;" in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "ebvs_rate" in html and "FAIL" in html
+
+
+def test_junit_one_case_per_pipeline_and_metric(audited):
+    result, _ = audited
+    root = ET.fromstring(render_junit(result).split("?>", 1)[1])
+    cases = root.findall(".//testcase")
+    assert len(cases) == sum(len(p.metrics) for p in result.pipelines) == 12
+    failed = [(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None]
+    assert failed == [("auditor.batch <b>&co</b>", "attempts"), ("auditor.batch <b>&co</b>", "ebvs_rate")]
+    assert root.get("failures") == "2"
+
+
+def test_write_reports_writes_every_file_or_none(audited, monkeypatch):
+    result, folder = audited
+    written = write_reports(result, folder / "out", junit=True)
+    assert sorted(p.name for p in written) == ["junit.xml", "report.html", "report.json", "summary.md"]
+
+    def broken(_result):
+        raise RuntimeError("renderer bug")
+    monkeypatch.setattr("auditor.render.render_html", broken)
+    with pytest.raises(RuntimeError):
+        write_reports(result, folder / "out2")
+    assert not (folder / "out2").exists()
+
+
+def test_json_has_no_nan(audited):
+    result, _ = audited
+    text = render_json(result)
+    assert "NaN" not in text and "Infinity" not in text
+    report = json.loads(text)
+    assert report["window"] == {"start": "2025-03-20T14:00:00Z", "end": "2025-03-20T16:00:00Z"}
