@@ -52,7 +52,7 @@ def make_pipelines(events: Path, folder: Path) -> Path:
     write_table(stream.aggregates, folder / "streaming.parquet")
     batch = compute_golden(str(events), dims=BATCH_DIMS, window_minutes=60, window_start=WINDOW_START)
     write_table(batch.aggregates, folder / "batch.parquet")
-    config = {"events": str(events), "window": {"start": WINDOW_START, "minutes": 60}, "dimensions": DIMS,
+    config = {"events": str(events.resolve()), "window": {"start": WINDOW_START, "minutes": 60}, "dimensions": DIMS,
               "pipelines": {"streaming": {"path": "streaming.parquet", "grain": "5m"},
                             "batch": {"path": "batch.parquet", "dimensions": BATCH_DIMS}}}
     (folder / "audit.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
