@@ -31,68 +31,72 @@ class FaultKind:
     name: str
     mechanism: str                        # "events" | "option" | "facts"
     description: str
-    metrics: tuple[str, ...]              # metric ids (metrics.md 4) it moves, main one first
+    moves: tuple[tuple[str, str], ...]    # (metric id of metrics.md 4, "up"|"down"), main one first
     pipeline: str = "batch"               # default pipeline when the spec names none
     param_name: str | None = None
     param_default: float | None = None
     param_doc: str = ""
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(m for m, _ in self.moves)
 
 
 KINDS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("missing_first_frame", "events",
               "The pipeline loses `first_frame` events from the slice (e.g. its parser rejects "
               "that SDK version's payload), so started sessions turn into exits before video start.",
-              ("ebvs_rate", "plays", "play_minutes"),
+              (("ebvs_rate", "up"), ("plays", "down"), ("play_minutes", "down")),
               param_name="share", param_default=1.0,
               param_doc="share of the slice's sessions affected (0-1]"),
     FaultKind("late_events_dropped", "events",
               "A streaming watermark: events received more than PARAM seconds after their client "
               "time are dropped, so sessions whose tail arrives late lose it (end, heartbeats, "
               "sometimes the first frame or the whole session).",
-              ("play_minutes", "attempts", "plays"), pipeline="streaming",
+              (("play_minutes", "down"), ("attempts", "down"), ("plays", "down")), pipeline="streaming",
               param_name="watermark_s", param_default=120.0,
               param_doc="allowed lateness in seconds"),
     FaultKind("preroll_exit_not_ebvs", "option",
               "Exits during pre-roll ads are not counted as EBVS: the pipeline treats the first "
               "ad start as the video start (start_anchor=any_frame on the slice).",
-              ("ebvs_rate", "plays", "video_start_time_ms")),
+              (("ebvs_rate", "down"), ("plays", "up"), ("video_start_time_ms", "down"))),
     FaultKind("duplicates_not_removed", "facts",
               "Redelivered events are not deduplicated: the pipeline joins session facts to "
               "attempt events, so a session whose attempt arrived twice is counted twice.",
-              ("attempts", "plays", "play_minutes")),
+              (("attempts", "up"), ("plays", "up"), ("play_minutes", "up"))),
     FaultKind("seek_stall_as_rebuffering", "events",
               "Seek events are ignored, so the buffering after a seek counts as rebuffering.",
-              ("rebuffering_ratio",)),
+              (("rebuffering_ratio", "up"),)),
     FaultKind("fatal_error_as_ebvs", "facts",
               "Sessions that failed to start with a fatal error are counted as exits before "
               "video start (the pipeline's EBVS is simply 'did not start').",
-              ("ebvs_rate", "vsf_rate")),
+              (("ebvs_rate", "up"), ("vsf_rate", "down"))),
     FaultKind("events_after_end_counted", "events",
               "The pipeline does not stop a session at `end`: stray heartbeats after it add play "
               "time, and a first frame reported after an exit turns the EBVS into a play.",
-              ("play_minutes", "ebvs_rate")),
+              (("play_minutes", "up"), ("ebvs_rate", "down"))),
     FaultKind("ad_time_in_startup", "events",
               "Pre-roll ad time is not subtracted from video start time (the pipeline ignores "
               "ad events before the first frame).",
-              ("video_start_time_ms",)),
+              (("video_start_time_ms", "up"),)),
     FaultKind("session_end_attribution", "option",
               "Sessions are attributed to the window in which they end, not the one in which "
               "they start (attribution=session_end on the slice).",
-              ("attempts", "plays", "play_minutes")),
+              (("attempts", "down"), ("plays", "down"), ("play_minutes", "down"))),
     FaultKind("sessions_lost", "facts",
               "A share of the slice's sessions never reaches the published table (a failed "
               "task, a missing partition).",
-              ("attempts", "plays", "play_minutes"),
+              (("attempts", "down"), ("plays", "down"), ("play_minutes", "down")),
               param_name="share", param_default=0.1,
               param_doc="share of the slice's sessions lost (0-1]"),
     FaultKind("short_exits_not_ebvs", "option",
               "Exits sooner than PARAM seconds after the attempt are not counted as EBVS "
               "(ebvs_min_wait_ms on the slice).",
-              ("ebvs_rate",), param_name="min_wait_s", param_default=2.0,
+              (("ebvs_rate", "down"),), param_name="min_wait_s", param_default=2.0,
               param_doc="minimum wait in seconds"),
     FaultKind("bitrate_in_bps", "facts",
               "Bitrate is summed in bits per second, not kilobits, for the slice.",
-              ("avg_bitrate_kbps",)),
+              (("avg_bitrate_kbps", "up"),)),
 )}
 
 
@@ -124,7 +128,7 @@ class Fault:
             "pipeline": self.pipeline, "kind": self.kind, "mechanism": k.mechanism,
             "slice": dict(self.slice),
             "params": {} if k.param_name is None else {k.param_name: self.value},
-            "metrics": list(k.metrics), "description": k.description, "spec": self.label(),
+            "metrics": {m: d for m, d in k.moves}, "description": k.description, "spec": self.label(),
         }
 
 
@@ -190,5 +194,6 @@ def describe_kinds() -> str:
     lines = []
     for k in KINDS.values():
         param = f" PARAM={k.param_name} ({k.param_doc}, default {k.param_default:g})" if k.param_name else ""
-        lines.append(f"{k.name} [{k.pipeline}]:{param} moves {', '.join(k.metrics)}")
+        moves = ", ".join(f"{m} {'+' if d == 'up' else '-'}" for m, d in k.moves)
+        lines.append(f"{k.name} [{k.pipeline}]:{param} moves {moves}")
     return "\n".join(lines)

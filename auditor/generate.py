@@ -56,8 +56,8 @@ _ORD_ATTEMPT, _ORD_EPISODE, _ORD_HEARTBEAT, _ORD_TERMINAL, _ORD_AFTER = 0, 1, 2,
 @dataclass(frozen=True)
 class DirtRates:
     """Rates of realistic data problems (probabilities per session unless noted)."""
-    duplicate_sessions: float = 0.02      # a batch of the session's events is redelivered
-    late_sessions: float = 0.01           # the tail of the session arrives minutes late (x3 on mobile)
+    duplicate_sessions: float = 0.02      # a batch of events is redelivered (x slowness^2)
+    late_sessions: float = 0.01           # the tail of the session arrives minutes late (x5 on mobile)
     orphan_sessions: float = 0.002        # the attempt event is lost
     stray_after_end: float = 0.005        # heartbeats keep coming after `end` (x10 on web players)
     unknown_per_minute: float = 0.02      # unknown event types per minute of playback
@@ -288,7 +288,7 @@ def _block(block: int, n: int, seed: int, start_ms: int, span_ms: int, total_ses
 
     # arrival: sub-second normally; late sessions deliver their tail in one late batch
     recv = ts + np.clip(_lognormal(rng, 400, 1.0, len(ts)), 20, 120_000).astype(np.int64)
-    late = rng.random(n) < dirt.late_sessions * np.where(s.mobile, 3, 1)
+    late = rng.random(n) < dirt.late_sessions * np.where(s.mobile, 5, 1)
     cut = (rng.random(n) * sizes).astype(np.int64)
     first_ev = np.cumsum(sizes) - sizes
     cut_ts = ts[np.minimum(first_ev + cut, len(ts) - 1)]
@@ -298,9 +298,10 @@ def _block(block: int, n: int, seed: int, start_ms: int, span_ms: int, total_ses
 
     keep = ~((etype == _T["attempt"]) & (rng.random(n) < dirt.orphan_sessions)[sess])
 
-    # redelivered batches: a run of events arrives a second time, same ids
-    dup = rng.random(n) < dirt.duplicate_sessions
-    run_at = (rng.random(n) * sizes).astype(np.int64)
+    # redelivered batches: a run of events arrives a second time, same ids; retries follow
+    # timeouts, so they are likelier on slow networks and at session start (cold connection)
+    dup = rng.random(n) < dirt.duplicate_sessions * slow ** 2
+    run_at = np.where(rng.random(n) < 0.6, 0, (rng.random(n) * sizes).astype(np.int64))
     run_len = rng.geometric(0.25, n)
     copy = dup[sess] & (seq >= run_at[sess]) & (seq < run_at[sess] + run_len[sess]) & keep
     retry = rng.integers(2_000, 60_000, n)
