@@ -1,0 +1,92 @@
+"""Writing result tables (Parquet, CSV, JSON) by the file's suffix, atomically.
+
+A table is first written next to its destination under a temporary name and
+then renamed over it, so a failed or interrupted run never leaves a truncated
+file where a previous good one stood.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from auditor.errors import ConfigError
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".json", ".jsonl")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it over ``path``."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path, "w") as fh:
+        fh.write(text)
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def _records(table: pa.Table) -> list[dict]:
+    rows = table.to_pylist()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, datetime):
+                row[key] = _iso(value)
+    return rows
+
+
+def _timestamps_as_text(table: pa.Table) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            col = table.column(i).to_pylist()
+            table = table.set_column(i, f.name, pa.array([None if v is None else _iso(v) for v in col],
+                                                         pa.string()))
+    return table
+
+
+def table_writer(path: str | os.PathLike) -> Callable[[pa.Table, IO], None]:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return lambda t, fh: pq.write_table(t, fh, compression="zstd")
+    if suffix == ".csv":
+        return lambda t, fh: pacsv.write_csv(_timestamps_as_text(t), fh)
+    if suffix == ".json":
+        return lambda t, fh: fh.write(json.dumps(_records(t), indent=1).encode() + b"\n")
+    if suffix == ".jsonl":
+        return lambda t, fh: fh.write("".join(json.dumps(r) + "\n" for r in _records(t)).encode())
+    raise ConfigError(f"cannot tell the output format from {str(path)!r}",
+                      hint="name the file .parquet, .csv, .json or .jsonl")
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` to ``path`` in the format its suffix names, atomically."""
+    writer = table_writer(path)  # reject a bad suffix before creating anything
+    with atomic_path(path) as fh:
+        writer(table, fh)

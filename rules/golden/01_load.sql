@@ -1,0 +1,37 @@
+-- Stage 1: load the narrow per-event columns the golden calculator orders.
+-- Input: view g_input (canonical raw-event columns, built by auditor.events).
+-- Wide dimension columns stay out of this table: they are read once, from
+-- attempt events only, in 05_attributes.sql.
+--
+-- sk: 64-bit session key, hash(session_id, $salt). auditor.golden verifies
+-- that no two session ids share a key (and re-salts if they ever do), so the
+-- key is exact, not probabilistic.
+-- et: event type code, assigned in bytewise order of the canonical names so
+-- that ordering by code equals ordering by name; 0 = unknown type (the raw
+-- name is kept in et_other for the dedup tie-break, then the event is dropped).
+CREATE OR REPLACE TEMP TABLE g_narrow AS
+SELECT
+    hash(session_id, $salt::BIGINT) AS sk,
+    hash(session_id, event_id)     AS ek,
+    event_id,
+    seq,
+    ts,
+    received_at,
+    CASE event_type
+        WHEN 'ad_end' THEN 1 WHEN 'ad_start' THEN 2 WHEN 'attempt' THEN 3
+        WHEN 'bitrate_change' THEN 4 WHEN 'end' THEN 5 WHEN 'error' THEN 6
+        WHEN 'first_frame' THEN 7 WHEN 'heartbeat' THEN 8 WHEN 'pause' THEN 9
+        WHEN 'resume' THEN 10 WHEN 'seek_end' THEN 11 WHEN 'seek_start' THEN 12
+        WHEN 'stall_end' THEN 13 WHEN 'stall_start' THEN 14
+        ELSE 0 END::UTINYINT AS et,
+    CASE WHEN event_type NOT IN ('ad_end', 'ad_start', 'attempt', 'bitrate_change',
+        'end', 'error', 'first_frame', 'heartbeat', 'pause', 'resume', 'seek_end',
+        'seek_start', 'stall_end', 'stall_start') OR event_type IS NULL
+         THEN event_type END AS et_other,
+    bitrate_kbps,
+    fatal
+FROM g_input
+-- Rows without the keys needed to deduplicate and order them cannot take
+-- part (docs/spec-decisions.md); the data-quality stage counts them.
+WHERE session_id IS NOT NULL AND event_id IS NOT NULL
+  AND seq IS NOT NULL AND ts IS NOT NULL;
