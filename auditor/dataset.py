@@ -23,20 +23,6 @@ from auditor.generate import DEFAULT_START, DirtRates, write_events, write_parqu
 
 TRUTH_SCHEMA_VERSION = 1
 
-# metric id (metrics.md 4) -> (numerator facts, denominator facts or None, scale)
-METRICS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None, float]] = {
-    "attempts": (("attempt",), None, 1.0),
-    "plays": (("started",), None, 1.0),
-    "ebvs_rate": (("ebvs",), ("attempt",), 1.0),
-    "vsf_rate": (("vsf",), ("attempt",), 1.0),
-    "vpf_rate": (("vpf",), ("started",), 1.0),
-    "video_start_time_ms": (("vst_ms",), ("started",), 1.0),
-    "rebuffering_ratio": (("stall_ms",), ("play_ms", "stall_ms"), 1.0),
-    "avg_bitrate_kbps": (("bitrate_kbps_ms",), ("play_ms",), 1.0),
-    "play_minutes": (("play_ms",), None, 1 / 60000),
-}
-
-
 @dataclass(frozen=True)
 class Dataset:
     """What was written where, and the truth about it."""
@@ -47,21 +33,21 @@ class Dataset:
 
 
 def metric_value(totals: dict[str, int], metric: str) -> float | None:
-    num, den, scale = METRICS[metric]
-    n = sum(totals[c] for c in num)
-    if den is None:
-        return n * scale
-    d = sum(totals[c] for c in den)
-    return None if d == 0 else n / d
+    """A metric (rules/metrics.yaml) from summed aggregate components."""
+    from auditor.metrics import catalogue
+
+    m = catalogue()[metric]
+    return m.value(m.numerator_value(totals), m.denominator_value(totals))
 
 
 def _totals(sessions: pa.Table, mask: np.ndarray | None = None) -> dict[str, int]:
-    cols = ("attempt", "started", "ebvs", "vsf", "vpf", "vst_ms", "play_ms", "stall_ms",
-            "bitrate_kbps_ms")
+    """Session facts summed into aggregate components (attempt -> attempts, ...)."""
+    from auditor.golden import FACT_TO_COMPONENT
+
     out = {}
-    for c in cols:
-        v = sessions[c].to_numpy(zero_copy_only=False).astype(np.int64)
-        out[c] = int(v[mask].sum() if mask is not None else v.sum())
+    for fact, component in FACT_TO_COMPONENT.items():
+        v = sessions[fact].to_numpy(zero_copy_only=False).astype(np.int64)
+        out[component] = int(v[mask].sum() if mask is not None else v.sum())
     return out
 
 

@@ -50,18 +50,18 @@ def slice_mask(table: pa.Table, slice_: tuple[tuple[str, str], ...]) -> np.ndarr
 
 
 def share_mask(session_ids: pa.ChunkedArray | pa.Array, share: float | None) -> np.ndarray:
-    """A stable pseudo-random ``share`` of sessions, decided by a hash of the session id."""
-    ids = session_ids.to_pylist()
+    """Rows of exactly ``round(share * n)`` of the ``n`` distinct sessions given.
+
+    Which ones is decided by a hash of the session id (ties by the id), so the
+    choice is stable and unrelated to outcomes, and small slices get the exact
+    share instead of a noisy one.
+    """
     if share is None or share >= 1:
-        return np.ones(len(ids), dtype=bool)
-    cache: dict[str, bool] = {}
-    out = np.empty(len(ids), dtype=bool)
-    for i, sid in enumerate(ids):
-        hit = cache.get(sid)
-        if hit is None:
-            hit = cache[sid] = zlib.crc32(str(sid).encode()) < share * 2**32
-        out[i] = hit
-    return out
+        return np.ones(len(session_ids), dtype=bool)
+    unique = pc.unique(session_ids).to_pylist()
+    ranked = sorted(unique, key=lambda sid: (zlib.crc32(str(sid).encode()), str(sid)))
+    chosen = pa.array(ranked[:int(round(share * len(ranked)))], pa.string())
+    return pc.is_in(session_ids, chosen).to_numpy(zero_copy_only=False)
 
 
 # --- events faults: (events of the slice's sessions, fault) -> the pipeline's view ----------
@@ -140,7 +140,9 @@ def _vsf_as_ebvs(sessions, mask, fault, events):
 
 
 def _lose_sessions(sessions, mask, fault, events):
-    return sessions.filter(~(mask & share_mask(sessions["session_id"], fault.value)))
+    lost = np.zeros(sessions.num_rows, dtype=bool)
+    lost[mask] = share_mask(sessions["session_id"].filter(pa.array(mask)), fault.value)
+    return sessions.filter(~lost)
 
 
 def _bitrate_bps(sessions, mask, fault, events):
@@ -180,10 +182,11 @@ def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], 
         if f.kind in FACT_FAULTS:
             sessions = FACT_FAULTS[f.kind](sessions, slice_mask(sessions, f.slice), f, events)
     sessions = sessions.sort_by([("session_id", "ascending"), ("window_start", "ascending")])
-    if not faults:
-        aggregates = golden.aggregate_sessions(base.sessions, list(dims))
-    else:
-        aggregates = golden.aggregate_sessions(sessions, list(dims))
+    aggregates = golden.aggregate_sessions(sessions, list(dims))
+    # the canonical row order (golden's: window, then dimensions, nulls last), restated
+    # because the roll-up's row order is not guaranteed and the files must be reproducible
+    keys = [(c, "ascending", "at_end") for c in ("window_start", *dims)]
+    aggregates = aggregates.sort_by(keys).combine_chunks()
     return Published(pipeline, faults, aggregates, sessions)
 
 
