@@ -97,17 +97,28 @@ def _lognormal(rng, median, sigma, n):
     return rng.lognormal(np.log(median), sigma, n)
 
 
-def _hex_ids(values: np.ndarray, prefix: str = "") -> pa.Array:
-    """16 lowercase hex digits per uint64, built without a Python loop."""
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_chars(values: np.ndarray, digits: int = 16) -> np.ndarray:
+    """Lowercase hex digits of each unsigned value, as an (n, digits) uint8 matrix."""
     v = values.astype(np.uint64)
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    nibbles = ((v[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.uint8)
-    chars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
-    if prefix:
-        pre = np.frombuffer(prefix.encode(), dtype=np.uint8)
-        chars = np.hstack([np.broadcast_to(pre, (len(v), len(pre))), chars])
-    raw = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel()
-    return pa.array(raw, type=pa.binary()).cast(pa.string())
+    shifts = np.arange(4 * (digits - 1), -4, -4, dtype=np.uint64)
+    return _HEX[((v[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.uint8)]
+
+
+def _fixed_strings(*parts: np.ndarray | bytes) -> pa.StringArray:
+    """Concatenate (n, w) uint8 matrices and constant byte strings row-wise into a string array.
+
+    Fixed-width ids go straight into Arrow buffers: no Python objects, no casts.
+    """
+    n = next(len(p) for p in parts if isinstance(p, np.ndarray))
+    cols = [np.broadcast_to(np.frombuffer(p, np.uint8), (n, len(p))) if isinstance(p, bytes) else p
+            for p in parts]
+    chars = np.ascontiguousarray(np.hstack(cols))
+    width = chars.shape[1]
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -318,10 +329,10 @@ def _block(block: int, n: int, seed: int, start_ms: int, span_ms: int, total_ses
         sid_num = salt[0] + np.uint64(block * BLOCK_SESSIONS) + idx.astype(np.uint64)
         viewer = (max(1, total_sessions // 3) * rng.random(n) ** 2).astype(np.uint64)
         viewer_num = salt[1] + viewer
-    session_ids = _hex_ids(_mix64(sid_num))
-    viewer_ids = _hex_ids(_mix64(viewer_num), prefix="v")
+    session_hex = _hex_chars(_mix64(sid_num))
+    viewer_hex = _hex_chars(_mix64(viewer_num))
     return _to_table(sess, seq, ts, recv, etype, bitrate, error, fatal_c, reason,
-                     session_ids, viewer_ids, s)
+                     session_hex, viewer_hex, s)
 
 
 def _codes(values: np.ndarray, names, null_below: int = 0) -> pa.Array:
@@ -331,17 +342,15 @@ def _codes(values: np.ndarray, names, null_below: int = 0) -> pa.Array:
     return dictionary.take(indices)
 
 
-def _to_table(sess, seq, ts, recv, etype, bitrate, error, fatal_c, reason, session_ids,
-              viewer_ids, s: traffic.Sessions) -> pa.Table:
-    import pyarrow.compute as pc
-
-    taken = pa.array(sess)
-    sid = session_ids.take(taken)
-    event_id = pc.binary_join_element_wise(sid, pc.cast(pa.array(seq), pa.string()), "-")
+def _to_table(sess, seq, ts, recv, etype, bitrate, error, fatal_c, reason, session_hex,
+              viewer_hex, s: traffic.Sessions) -> pa.Table:
+    if len(seq) and seq.max() >= 16**4:
+        raise ValueError("a session has more than 65535 events")
+    sid = session_hex[sess]
     cols = {
-        "event_id": event_id,
-        "session_id": sid,
-        "viewer_id": viewer_ids.take(taken),
+        "event_id": _fixed_strings(sid, b"-", _hex_chars(seq, 4)),
+        "session_id": _fixed_strings(sid),
+        "viewer_id": _fixed_strings(b"v", viewer_hex[sess]),
         "seq": pa.array(seq, pa.int64()),
         "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
         "received_at": pa.array(recv, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
