@@ -335,9 +335,10 @@ def _block(block: int, n: int, seed: int, start_ms: int, span_ms: int, total_ses
                      session_hex, viewer_hex, s)
 
 
-def _codes(values: np.ndarray, names, null_below: int = 0) -> pa.Array:
+def _codes(values: np.ndarray, names) -> pa.Array:
+    """Strings from codes into ``names``; a negative code is null."""
     dictionary = pa.array(list(names), type=pa.string())
-    mask = values < null_below
+    mask = values < 0
     indices = pa.array(np.where(mask, 0, values).astype(np.int32), mask=mask)
     return dictionary.take(indices)
 
