@@ -92,12 +92,7 @@ class Comparison:
         if n is None:
             return None
         sides = [s for s, v in (("numerator", n), ("denominator", d)) if v]
-        return {0: None, 1: sides[0] if sides else None, 2: "both"}[len(sides)]
-
-    @property
-    def differs(self) -> bool:
-        return bool(self.num_diff or self.den_diff or self.presence != "both"
-                    or (self.diff or 0) != 0 or (self.golden is None) != (self.candidate is None))
+        return "both" if len(sides) == 2 else (sides[0] if sides else None)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +28,7 @@ from auditor.errors import ConfigError, InputError
 from auditor.events import resolve_files
 from auditor.metrics import catalogue
 from auditor.sqlfiles import quote_ident
+from auditor.windows import iso
 
 _INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
               "UINTEGER", "UBIGINT", "UHUGEINT")
@@ -249,6 +251,4 @@ def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout
 
 
 def _ms_iso(ms: int) -> str:
-    from datetime import datetime, timezone
-    from auditor.windows import iso
     return iso(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))

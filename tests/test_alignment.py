@@ -102,3 +102,14 @@ def test_candidate_window_start_as_epoch_ms_and_naive_timestamp(workdir, golden_
                                     "b": {"path": "b.parquet", "columns": {"window_start": "ws"}}})
     code, _, err = run_cli(capsys, "run", "--config", str(config), "-q")
     assert code == 0, err
+
+
+def test_a_pipeline_with_no_dimensions_is_compared_on_window_totals(workdir, golden_of, capsys):
+    pq.write_table(golden_of(dims=()), workdir / "totals.parquet")
+    config = write_config(workdir, {"totals": {"path": "totals.parquet", "dimensions": []}})
+    code, out, err = run_cli(capsys, "run", "--config", str(config), "--json", "-q",
+                             "--window", "2025-03-20T14:00:00Z/PT2H")
+    assert code == 0, err
+    p = json.loads(out)["pipelines"][0]
+    assert p["dimensions"] == [] and p["rows"]["read"] == 2
+    assert all(m["slice_counts"]["compared"] == 2 for m in p["metrics"])

@@ -5,7 +5,6 @@ import json
 import os
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from candidates import bump
