@@ -246,7 +246,7 @@ def _check_text_values(con, relation: str, checks, where: str) -> None:
         q = quote_ident(src_col)
         parts.append(f"count(*) FILTER (WHERE {failure}), any_value({q}) FILTER (WHERE {failure})")
     try:
-        row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
+        row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchall()[0]
     except duckdb.Error as exc:
         raise InputError(f"cannot read the events: {_first_line(exc)}", file=where) from None
     for i, (col, src_col, _) in enumerate(checks):

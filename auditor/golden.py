@@ -173,7 +173,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                 "SELECT " + ", ".join(quote_ident(c) for c in fact_cols)
                 + " FROM g_sessions ORDER BY session_id").to_arrow_table()
         stats = dict(zip(("events", "sessions"), con.execute(
-            "SELECT (SELECT count(*) FROM g_narrow), (SELECT count(*) FROM g_sessions)").fetchone()))
+            "SELECT (SELECT count(*) FROM g_narrow), (SELECT count(*) FROM g_sessions)").fetchall()[0]))
         return GoldenResult(aggregates=aggregates, sessions=sessions, dims=dims,
                             window_minutes=window_minutes, options=options, source=source,
                             stats=stats)
@@ -199,7 +199,7 @@ def _session_keys_collide(con: duckdb.DuckDBPyConnection, salt: int) -> bool:
     row = con.execute(
         "SELECT count(*) FROM (SELECT hash(session_id, $salt::BIGINT) AS sk FROM g_input "
         "WHERE session_id IS NOT NULL GROUP BY sk HAVING min(session_id) <> max(session_id))",
-        {"salt": salt}).fetchone()
+        {"salt": salt}).fetchall()[0]
     return bool(row[0])
 
 

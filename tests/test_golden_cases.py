@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import reference
-from auditor.golden import compute_golden
+from auditor.golden import compute_golden, connect
 from golden_support import events_table, golden_options, iso_to_ms, sql_aggregates, sql_sessions
 
 CASES_FILE = Path(__file__).parent / "cases" / "golden_cases.yaml"
@@ -85,15 +85,16 @@ def expected_aggregates(case: dict, dims: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def run_sql(case: dict):
+def run_sql(case: dict, con):
     dims = tuple(case.get("dims", DEFAULT_DIMS))
     table = events_table(build_events(case), dims)
     result = compute_golden(table, dims=dims, window_minutes=case.get("window_minutes", 60),
-                            options=golden_options(options_of(case)), with_sessions=True)
+                            options=golden_options(options_of(case)), with_sessions=True,
+                            con=con)
     return sql_sessions(result), sql_aggregates(result)
 
 
-def run_reference(case: dict):
+def run_reference(case: dict, con=None):
     dims = tuple(case.get("dims", DEFAULT_DIMS))
     sessions = reference.compute_sessions(build_events(case), dims,
                                           window_minutes=case.get("window_minutes", 60),
@@ -102,6 +103,14 @@ def run_reference(case: dict):
 
 
 IMPLEMENTATIONS = {"sql": run_sql, "reference": run_reference}
+
+
+@pytest.fixture(scope="module")
+def con():
+    """One DuckDB connection for every case: also proves a connection can be reused."""
+    connection = connect()
+    yield connection
+    connection.close()
 
 
 def test_case_file_is_well_formed():
@@ -114,9 +123,9 @@ def test_case_file_is_well_formed():
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_golden_case(case: dict, impl: str):
+def test_golden_case(case: dict, impl: str, con):
     dims = tuple(case.get("dims", DEFAULT_DIMS))
-    sessions, aggregates = IMPLEMENTATIONS[impl](case)
+    sessions, aggregates = IMPLEMENTATIONS[impl](case, con)
     assert sessions == expected_sessions(case, dims), case["rule"]
     if "aggregates" in case:
         assert aggregates == expected_aggregates(case, dims), case["rule"]
