@@ -75,8 +75,10 @@ class GoldenResult:
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     """An embedded DuckDB connection set up for the golden calculator (UTC, spilling allowed)."""
-    # Without the ICU extension DuckDB's time zone is UTC, which metrics.md 6 asks for.
+    # DuckDB's built-in ICU starts in the process's local zone; metrics.md 6 needs UTC
+    # (zone-less text timestamps, window_start labels).
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
