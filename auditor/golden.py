@@ -160,6 +160,12 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
         except duckdb.ConversionException as exc:
             raise InputError(f"a value in the events cannot be converted: {exc}",
                              file=source.description) from None
+        except duckdb.OutOfRangeException as exc:
+            # 64-bit integers end to end (metrics.md 6): an overflow is an implausible
+            # input value (e.g. bitrate in bit/s), never a silent wrap-around
+            raise InputError(f"a value in the events is out of range: {str(exc).splitlines()[0]}",
+                             file=source.description,
+                             hint="check the units of bitrate_kbps (kbit/s) and ts (ms)") from None
         except duckdb.IOException as exc:
             raise InputError(f"cannot read the events: {exc}", file=source.description) from None
         extra = ("ebvs_short",) if options.ebvs_min_wait_ms else ()

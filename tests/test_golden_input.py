@@ -370,3 +370,13 @@ def test_window_start_selects_one_window(tmp_path):
     assert code == 0, err
     expected = [s for s in EXPECTED_SESSIONS if s["window_start"] == T0]
     assert golden_rows(out) == reference.aggregate(expected, DIMS)
+
+
+def test_overflowing_value_is_a_user_error(tmp_path):
+    """A bitrate in bit/s instead of kbit/s overflows bitrate x duration in 64 bits:
+    exit 2 with a hint, never a wrapped number nor an internal error."""
+    events = [_event("s", 0, 0, "attempt"), _event("s", 1, 1, "first_frame", bitrate_kbps=2**40),
+              _event("s", 2, 2**31, "end")]
+    source = write_parquet(tmp_path / "events.parquet", events)
+    err = _assert_user_error(tmp_path, source, "events.parquet", "out of range")
+    assert "bitrate_kbps" in err

@@ -61,9 +61,10 @@ def synthetic_events(sessions: int, seed: int) -> pa.Table:
 
 
 def shuffled(table: pa.Table, seed: int) -> pa.Table:
+    """Rows in another order, in many record batches (so DuckDB can scan in parallel)."""
     order = list(range(table.num_rows))
     random.Random(seed).shuffle(order)
-    return table.take(pa.array(order))
+    return pa.Table.from_batches(table.take(pa.array(order)).to_batches(max_chunksize=2048))
 
 
 @pytest.fixture(scope="module")
