@@ -137,7 +137,7 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
     Returns (expression, failure_predicate or None).
     """
     q = quote_ident(src_col)
-    if typ in ("NULL", '"NULL"'):  # JSON Lines where every value of the column is null
+    if typ.strip('"') == "NULL":  # an all-null column (e.g. from pyarrow's null type)
         return f"NULL::{_null_type(col)}", None
     if typ == "JSON":
         # JSON Lines mixing strings and numbers in one column: take the text of each
