@@ -217,7 +217,7 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
     for stage in STAGES[1:]:
         run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False)
         if stage == "04_intervals" and con.execute(
-                "SELECT count(*) FROM g_rows WHERE tied").fetchone()[0]:
+                "SELECT count(*) FROM g_rows WHERE tied").fetchall()[0][0]:
             run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=True)
 
 
