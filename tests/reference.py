@@ -200,5 +200,5 @@ def aggregate(sessions: Iterable[dict], dims: Sequence[str]) -> list[dict]:
         for fact, component in FACT_TO_COMPONENT.items():
             if fact in s:
                 row[component] = row.get(component, 0) + s[fact]
-    return [totals[k] for k in sorted(totals, key=lambda k: tuple(_nulls_last_text(v) if i else v
-                                                                      for i, v in enumerate(k)))]
+    # ORDER BY window_start, dims NULLS LAST
+    return [totals[k] for k in sorted(totals, key=lambda k: (k[0], *map(_nulls_last_text, k[1:])))]
