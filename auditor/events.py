@@ -130,6 +130,8 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
     Returns (expression, failure_predicate or None).
     """
     q = quote_ident(src_col)
+    if typ.strip('"') == "NULL":  # an all-null column (e.g. from pyarrow's null type)
+        return f"NULL::{_null_type(col)}", None
     is_text = typ in ("VARCHAR", "JSON") or typ.startswith("VARCHAR")
     is_int = typ in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
                      "UINTEGER", "UBIGINT", "HUGEINT")

@@ -72,17 +72,33 @@ class GoldenResult:
         return COMPONENTS + (("ebvs_short",) if self.options.ebvs_min_wait_ms else ())
 
 
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An embedded DuckDB connection set up for the golden calculator (UTC, spilling allowed)."""
-    # Without the ICU extension DuckDB's time zone is UTC, which metrics.md 6 asks for.
+    """An embedded DuckDB connection set up for the golden calculator.
+
+    Memory is bounded by construction: DuckDB's buffer pool is capped at
+    ``memory_limit`` (default $AUDITOR_MEMORY_LIMIT or 3GB) and spills sorts,
+    joins and temporary tables to ``temp_directory`` beyond it. ``threads``
+    defaults to $AUDITOR_THREADS or every core. Without the ICU extension
+    DuckDB's time zone is UTC, which metrics.md 6 asks for.
+    """
+    memory_limit = memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    threads = threads or int(os.environ.get("AUDITOR_THREADS", "0") or 0) or None
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
+    try:
         con.execute("SET memory_limit = ?", [memory_limit])
+    except duckdb.Error as exc:
+        raise ConfigError(f"invalid memory limit {memory_limit!r}: {exc}",
+                          key="AUDITOR_MEMORY_LIMIT", hint="e.g. 2GB or 500MB") from None
     con.execute("SET temp_directory = ?", [temp_directory or os.path.join(tempfile.gettempdir(), "auditor-duckdb")])
     con.execute("SET preserve_insertion_order = false")
+    # DuckDB draws a progress bar on stdout for long queries; stdout must stay parseable
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -194,7 +210,10 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
     # session keys (the data-quality stage; docs/quality.md).
     con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
     for stage in STAGES[1:]:
-        run_rule(con, f"golden/{stage}.sql", params, dims=dims)
+        run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False)
+        if stage == "04_intervals" and con.execute(
+                "SELECT count(*) FROM g_rows WHERE tied").fetchone()[0]:
+            run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=True)
 
 
 def _session_keys_collide(con: duckdb.DuckDBPyConnection, salt: int) -> bool:

@@ -9,7 +9,7 @@ CREATE OR REPLACE TEMP TABLE g_cut AS
 SELECT sk, min(pos) AS cut_pos
 FROM g_rows
 WHERE $inactivity_timeout_ms::BIGINT IS NOT NULL
-  AND term_incl = 0
+  AND before_term
   AND ts_next - ts > $inactivity_timeout_ms::BIGINT
 GROUP BY sk;
 
@@ -19,9 +19,9 @@ WITH per_session AS (
         r.sk,
         min(r.ts) FILTER (WHERE r.pos = 1) AS start_ts,
         -- the terminating event, else the last live event
-        arg_max(r.ts, r.pos) FILTER (WHERE (r.term_incl = 0 OR r.is_first_term)
+        arg_max(r.ts, r.pos) FILTER (WHERE (r.before_term OR r.is_first_term)
                                       AND (c.cut_pos IS NULL OR r.pos <= c.cut_pos)) AS end_ts,
-        coalesce(bool_or(r.anchored AND r.term_incl = 0
+        coalesce(bool_or(r.anchored AND r.before_term
                          AND (c.cut_pos IS NULL OR r.pos <= c.cut_pos)), false) AS started,
         coalesce(bool_or(r.is_first_term AND r.is_fatal), false)
             AND any_value(c.cut_pos) IS NULL AS fatal_end,
