@@ -23,10 +23,10 @@ GROUP BY sk;
 CREATE OR REPLACE TEMP TABLE q_live AS
 SELECT sk,
        count(*)::BIGINT AS live_rows,
-       count(*) FILTER (WHERE term_incl > 0 AND NOT is_first_term)::BIGINT AS after_end,
+       count(*) FILTER (WHERE NOT before_term AND NOT is_first_term)::BIGINT AS after_end,
        count(*) FILTER (WHERE dur_ms IS NOT NULL)::BIGINT AS intervals,
        count(*) FILTER (WHERE dur_ms IS NOT NULL AND ts_next < ts)::BIGINT AS negative_intervals,
-       (arg_max(ts, pos) FILTER (WHERE term_incl = 0 OR is_first_term)
+       (arg_max(ts, pos) FILTER (WHERE before_term OR is_first_term)
         - min(ts) FILTER (WHERE pos = 1))::BIGINT AS duration_ms
 FROM g_rows
 GROUP BY sk;
