@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
+
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class Outcome:
@@ -30,8 +33,32 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
+def preload() -> None:
+    """Start importing GX in a background thread (its import takes seconds).
+
+    ``auditor run`` calls this before the golden stages, which run in DuckDB
+    without the GIL, so the import overlaps with them instead of adding to them.
+    """
+    if "gx" not in _STATE and "thread" not in _STATE:
+        _STATE["thread"] = threading.Thread(target=_load_quietly, name="auditor-gx-import", daemon=True)
+        _STATE["thread"].start()
+
+
+def _load_quietly() -> None:
+    try:
+        _gx()
+    except Exception:  # noqa: BLE001 - the caller's own _gx() call raises it again
+        pass
+
+
 def _gx():
+    with _LOCK:
+        if "gx" not in _STATE:
+            _STATE["gx"] = _load()
+        return _STATE["gx"]
+
+
+def _load():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -134,9 +134,11 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
                  mapping: EventMapping | None = None,
                  con: duckdb.DuckDBPyConnection | None = None) -> QualityReport:
     """Data-quality checks on raw events alone: runs the golden stages, then :func:`run_quality`."""
+    from auditor import expectations
     from auditor.golden import compute_golden, connect
 
     rules = rules or load_rules(rules_dir)
+    expectations.preload()
     own = con is None
     con = con or connect()
     try:
