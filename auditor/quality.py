@@ -159,7 +159,11 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
 
     rules = rules or load_rules()
     dims = tuple(dims)
-    salt_row = con.execute("SELECT salt FROM g_meta").fetchone()
+    try:
+        salt_row = con.execute("SELECT salt FROM g_meta").fetchone()
+    except duckdb.CatalogException:
+        raise RuntimeError("run_quality() needs the golden stages to have run on this "
+                           "connection (compute_golden(..., con=con)); or use check_events()") from None
     params = {
         "max_lateness_ms": rules.param("late_events", "max_lateness_ms"),
         "max_ahead_ms": rules.param("clock_ahead", "max_ahead_ms"),
@@ -188,7 +192,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
     counts = _counts(con, rules, dims, raw, ses, dup)
     enabled = [r for r in rules.enabled if r.name in counts]
     rates = {r.name: (counts[r.name][0] / counts[r.name][1] if counts[r.name][1] else 0.0) for r in enabled}
-    verdicts = expectations.validate_rates(rates, {r.name: r.threshold for r in enabled})
+    verdicts = expectations.validate_rates(rates, {r.name: r.threshold for r in enabled}) if enabled else {}
     checks = tuple(
         CheckResult(name=r.name, description=r.description, unexpected_count=int(counts[r.name][0]),
                     denominator=int(counts[r.name][1]), unexpected_rate=rates[r.name],
