@@ -9,6 +9,7 @@ import click
 
 from auditor import __version__
 from auditor.errors import AuditorError, ExitCode
+from auditor.faults import describe_kinds
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -112,6 +113,43 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
         write_table(result.sessions, sessions_out)
     click.echo(f"{result.stats['events']} events, {result.stats['sessions']} sessions, "
                f"{result.aggregates.num_rows} aggregate rows -> {out}", err=True)
+
+
+@cli.command(epilog="\b\nFault kinds [default pipeline]:\n" + describe_kinds())
+@click.option("--sessions", type=click.IntRange(min=1), required=True, help="Number of sessions (about 30 events each).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, byte-identical files.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write.")
+@click.option("--fault", "faults", multiple=True, metavar="[PIPELINE/]KIND:SLICE[:PARAM]",
+              help="Inject a fault, repeatable. SLICE is * or dim=value&dim=value "
+                   "(quote it), e.g. 'batch/missing_first_frame:device=roku&player_version=5.2:0.4'.")
+@click.option("--windows", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--window-minutes", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              default="2025-03-20T14:00:00Z", show_default=True, help="Start of the first window (UTC).")
+@click.option("--batch-sessions/--no-batch-sessions", default=True, show_default=True,
+              help="Also write the batch pipeline's session rows.")
+@click.option("--events-only", is_flag=True, help="Write only events.parquet (no pipelines, no golden).")
+@click.option("--no-dirt", is_flag=True, help="No duplicates, late tails, orphans, strays or unknown types.")
+def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_sessions, events_only, no_dirt) -> int:
+    """Synthesize raw events and what a streaming and a batch pipeline published from them.
+
+    Writes OUT/events.parquet, streaming.parquet, batch.parquet, batch_sessions.parquet,
+    truth.json (every injected fault and its measured effect) and audit.yaml.
+    Without --fault both pipelines equal golden exactly.
+    """
+    from auditor.dataset import write_dataset
+    from auditor.faults import parse_fault
+    from auditor.generate import DirtRates
+    from auditor.traffic import DIMENSIONS
+
+    parsed = [parse_fault(f, DIMENSIONS) for f in faults]
+    ds = write_dataset(out, sessions=sessions, seed=seed, faults=parsed, start=start,
+                       windows=windows, window_minutes=window_minutes,
+                       dirt=DirtRates.none() if no_dirt else DirtRates(),
+                       batch_sessions=batch_sessions, events_only=events_only)
+    click.echo(f"{ds.events_rows} events, {len(parsed)} fault(s) -> {ds.out_dir}")
+    for name, f in ds.files.items():
+        click.echo(f"  {name}: {ds.out_dir / f}")
     return 0
 
 

@@ -235,7 +235,7 @@ def aggregate_sessions(sessions: pa.Table, dims: Sequence[str]) -> pa.Table:
         sums = ", ".join(f"sum({quote_ident(f)})::BIGINT AS {quote_ident(FACT_TO_COMPONENT.get(f, f))}"
                          for f in [*SESSION_FACTS[:3], *extra, *SESSION_FACTS[3:]])
         keys = ", ".join(quote_ident(c) for c in ["window_start", *dims])
-        return con.execute(f"SELECT {keys}, {sums} FROM s GROUP BY ALL ORDER BY {keys} NULLS LAST"
-                           ).to_arrow_table()
+        return con.sql(f"SELECT {keys}, {sums} FROM s GROUP BY ALL ORDER BY {keys} NULLS LAST"
+                       ).to_arrow_table()
     finally:
         con.close()

@@ -33,6 +33,7 @@ import pandas as pd
 from auditor.attribution import (Kind, Totals, check_leaves, contribution, joint_share,
                                  slice_mask, totals)
 from auditor.errors import InputError
+from auditor.localize_risk import RiskSearch, slice_keys as _keys
 
 _AUTO_NOISE_SCALE = 1.0
 
@@ -86,7 +87,8 @@ class Localization:
 
 def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", max_depth: int = 3,
              max_results: int = 10, noise: float | Literal["auto"] = 0.0,
-             min_gain: float = 0.02, min_z: float = 4.0, dead_zone: float = 1.0) -> Localization:
+             min_gain: float = 0.02, min_z: float = 4.0, dead_zone: float = 1.0,
+             method: Literal["greedy", "risk"] = "greedy", risk_threshold: float = 0.4) -> Localization:
     """Find the few slices over ``dims`` that explain the gap between golden and candidate.
 
     ``leaves`` holds the dimension columns and ``golden_num``, ``cand_num``
@@ -97,13 +99,29 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     ``min_gain`` is the smallest share of the initial residual a slice must
     remove to be listed.  A pipeline that publishes only some dimensions is
     localized within those: pass only them as ``dims``.
+
+    ``method='greedy'`` (default, for an exact golden: any deviation is real,
+    faults may go both ways) fits slices by gain as described above.
+    ``method='risk'`` (auditor/localize_risk.py, for forecast expectations)
+    splits leaves into normal and abnormal by their relative deviation and
+    picks the shallowest pure slices; ``min_gain`` is then the share of the
+    abnormal deviation a slice must carry, ``risk_threshold`` the purity it
+    needs, and ``noise``/``min_z``/``dead_zone`` are not used.
     """
     check_leaves(leaves, dims, kind)
     if max_depth < 1 or max_results < 0 or not (0 < min_gain <= 1):
         raise InputError("localize needs max_depth >= 1, max_results >= 0 and 0 < min_gain <= 1",
                          hint=f"got max_depth={max_depth}, max_results={max_results}, min_gain={min_gain}")
-    cube = _Cube.build(leaves, dims, kind, noise, dead_zone, min_z)
-    found = cube.search(min(max_depth, len(dims)), max_results, min_gain)
+    if method not in ("greedy", "risk"):
+        raise InputError(f"unknown localization method {method!r}", hint="use 'greedy' or 'risk'")
+    cube = _Cube.build(leaves, dims, kind, 0.0 if method == "risk" else noise, dead_zone, min_z)
+    depth = min(max_depth, len(dims))
+    if method == "risk":
+        found = RiskSearch.from_channels(cube.codes, cube.golden, cube.cand, dims=cube.dims,
+                                         values=cube.values, risk_threshold=risk_threshold
+                                         ).run(depth, max_results, min_gain)
+    else:
+        found = cube.search(depth, max_results, min_gain)
     table = cube.table
     overall = totals(table)
     explanations = [_explain(table, overall, s, conf) for s, conf in found]
@@ -242,21 +260,6 @@ class _Cube:
         gain = np.where(chi2 >= self.min_z ** 2, gain, -np.inf)
         top = int(np.argmax(gain))
         return float(gain[top]), sel[inv == top]
-
-
-def _keys(codes: np.ndarray) -> np.ndarray:
-    """One int64 key per row of a code matrix, compacting when the radix would overflow."""
-    key = np.zeros(codes.shape[0], dtype=np.int64)
-    span = 1
-    for j in range(codes.shape[1]):
-        col = codes[:, j]
-        radix = int(col.max()) + 1 if len(col) else 1
-        if span * radix >= 2**62:
-            uniq, key = np.unique(key, return_inverse=True)
-            span = len(uniq)
-        key = key * radix + col
-        span *= radix
-    return key
 
 
 def _estimate_noise(golden: np.ndarray, cand: np.ndarray) -> np.ndarray:

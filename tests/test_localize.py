@@ -112,11 +112,47 @@ def test_parent_and_child_are_not_both_listed():
     assert [e.slice for e in result.explanations] == [{"cdn": "cdn1"}]
 
 
+@pytest.mark.parametrize("fault", [
+    {"device": "device3"},
+    {"cdn": "cdn1", "country": "country5"},
+    {"cdn": "cdn2", "device": "device0", "isp": "isp1"},
+])
+@pytest.mark.parametrize("factor", [0.0, 0.7, 1.5])
+def test_risk_method_finds_the_fault_itself_not_a_parent(fault, factor):
+    result = localize(inject(cube(1), fault, factor), list(DIMS), kind="additive", method="risk",
+                      max_depth=len(DIMS))
+    assert [e.slice for e in result.explanations] == [fault]
+    assert 0 < result.explanations[0].confidence <= 1
+
+
+def test_risk_method_on_a_noisy_forecast():
+    rng = np.random.default_rng(4)
+    leaves = cube(4)
+    leaves["golden_num"] = leaves["golden_num"] * rng.normal(1.0, 0.05, len(leaves))
+    assert localize(leaves, list(DIMS), method="risk").explanations == ()  # noise alone: nothing
+    for ratio in (False, True):
+        assert localize(cube(ratio=ratio), list(DIMS), kind="ratio" if ratio else "additive",
+                        method="risk").explanations == ()
+    result = localize(inject(leaves, {"device": "device5"}, 0.6), list(DIMS), method="risk")
+    assert [e.key() for e in result.explanations] == ["device=device5"]
+
+
+def test_risk_method_ratio_counts_excess_failures_at_the_candidate_traffic():
+    leaves = inject(cube(3, ratio=True), {"cdn": "cdn0", "device": "device2"}, 3.0)
+    # traffic moves everywhere, the failure rate only inside the fault
+    leaves["cand_den"] = leaves["cand_den"] * 2
+    leaves["cand_num"] = leaves["cand_num"] * 2
+    result = localize(leaves, list(DIMS), kind="ratio", method="risk")
+    assert [e.slice for e in result.explanations] == [{"cdn": "cdn0", "device": "device2"}]
+
+
 def test_bad_arguments_are_user_errors():
     with pytest.raises(InputError, match="golden_den"):
         localize(cube(), list(DIMS), kind="ratio")
     with pytest.raises(InputError, match="max_depth"):
         localize(cube(), list(DIMS), max_depth=0)
+    with pytest.raises(InputError, match="method"):
+        localize(cube(), list(DIMS), method="fancy")
 
 
 leaf_rows = st.lists(st.tuples(st.sampled_from(["x", "y", None]), st.sampled_from(["p", "q"]),
