@@ -214,6 +214,9 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
             break
     else:  # pragma: no cover - four independent 64-bit collisions in a row
         raise RuntimeError("session keys collide under every salt")
+    # The salt in use, for later stages on this connection that join g_input to
+    # session keys (the data-quality stage; docs/quality.md).
+    con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
     for stage in STAGES[1:]:
         run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False)
         if stage == "04_intervals" and con.execute(

@@ -33,6 +33,7 @@ def _prefixed(names: Iterable[str], prefix: str = "", suffix: str = "") -> str:
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                           keep_trailing_newline=True)
 _ENV.filters["prefixed"] = _prefixed
+_ENV.filters["ident"] = quote_ident
 
 
 def rules_path(*parts: str):
