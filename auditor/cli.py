@@ -195,3 +195,36 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
                 click.echo(f"wrote {path}", err=True)
     click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
     return result.exit_code
+
+
+@cli.command()
+@click.option("--events", "events", required=True, metavar="PATH",
+              help="Raw events: a Parquet file, a glob, a (Hive-partitioned) folder, .jsonl or .csv.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE.json",
+              help="Also write the full result (checks and slices) as JSON here.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="A rules folder with your own quality.yaml (default: the packaged rules).")
+@click.option("--dims", "dims", metavar="a,b,...",
+              help="Dimensions to cut the rates by (default: the contract's dimensions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
+def quality(events: str, out: str | None, rules_dir: str | None, dims: str | None, as_json: bool) -> int:
+    """Data-quality expectations on raw events alone.
+
+    Counts duplicates, orphan sessions, unknown event types, events after the
+    end, late arrivals, clock problems and more (rules/quality.yaml), with the
+    rate per check and the slices where the rates are highest. Exits 1 only
+    when a check marked blocking fails; other failures are warnings. Example:
+
+    \b
+      auditor quality --events data/events/ --out quality.json
+    """
+    from auditor.events import DEFAULT_DIMS
+    from auditor.quality import check_events
+    from auditor.quality_render import render_json, render_text
+    from auditor.tables import write_text
+
+    report = check_events(events, dims=_split_dims(dims) or DEFAULT_DIMS, rules_dir=rules_dir)
+    if out:
+        write_text(out, render_json(report))
+    click.echo(render_json(report) if as_json else render_text(report), nl=False)
+    return report.exit_code

@@ -102,13 +102,20 @@ def resolve_files(path: str | os.PathLike) -> EventSource:
     return EventSource(description=text, format=formats.pop(), files=tuple(found))
 
 
-def _reader_sql(src: EventSource) -> str:
-    files_sql = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in src.files) + "]"
+_FILE_COLUMN = "__auditor_source_file"
+
+
+def _reader_sql(src: EventSource, with_file: bool = False) -> str:
+    """The table function reading ``src``; ``with_file`` adds each row's file name."""
+    files_sql = "[" + ", ".join(_literal(f) for f in src.files) + "]"
+    opts = "union_by_name = true, hive_partitioning = false"
+    if with_file:
+        opts += f", filename = {_literal(_FILE_COLUMN)}"
     if src.format == "parquet":
-        return f"read_parquet({files_sql}, union_by_name = true, hive_partitioning = false)"
+        return f"read_parquet({files_sql}, {opts})"
     if src.format == "json":
-        return f"read_json({files_sql}, format = 'newline_delimited', union_by_name = true, hive_partitioning = false)"
-    return f"read_csv({files_sql}, header = true, all_varchar = true, union_by_name = true, hive_partitioning = false)"
+        return f"read_json({files_sql}, format = 'newline_delimited', {opts})"
+    return f"read_csv({files_sql}, header = true, all_varchar = true, {opts})"
 
 
 def _describe(con: duckdb.DuckDBPyConnection, relation_sql: str, what: str) -> dict[str, str]:
@@ -132,13 +139,19 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
     q = quote_ident(src_col)
     if typ.strip('"') == "NULL":  # an all-null column (e.g. from pyarrow's null type)
         return f"NULL::{_null_type(col)}", None
+    if typ == "JSON":
+        # JSON Lines mixing strings and numbers in one column: take the text of each
+        # value without JSON quoting ("web" -> web, 1742479200000 -> 1742479200000)
+        q = f"({q} ->> '$')"
     is_text = typ in ("VARCHAR", "JSON") or typ.startswith("VARCHAR")
     is_int = typ in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
                      "UINTEGER", "UBIGINT", "HUGEINT")
     if col in _TIME_COLUMNS:
         if typ.startswith("TIMESTAMP"):
-            # epoch_ms() rounds sub-millisecond parts; the contract truncates (floors)
-            if typ.startswith("TIMESTAMP_NS") or typ.startswith("TIMESTAMP WITH TIME ZONE_NS"):
+            # epoch_ms() rounds sub-millisecond parts; the contract truncates (floors).
+            # Nanosecond columns (TIMESTAMP_NS, TIMESTAMPTZ_NS) must not pass through a
+            # microsecond cast either: that rounds too.
+            if typ.endswith("_NS"):
                 return _floor_div(f"epoch_ns({q})", 1_000_000), None
             return _floor_div(f"epoch_us({q}::{'TIMESTAMPTZ' if 'TIME ZONE' in typ else 'TIMESTAMP'})", 1000), None
         if is_int:
@@ -182,6 +195,9 @@ def register_events(con: duckdb.DuckDBPyConnection, events: Any, *,
     ``events``: a path (file, glob, folder) or a pyarrow Table / pandas DataFrame.
     """
     mapping = mapping or EventMapping()
+    # Zone-less text timestamps are UTC (metrics.md 6). DuckDB's built-in ICU would read
+    # them in the process's local zone, so pin the session zone before any conversion.
+    con.execute("SET TimeZone = 'UTC'")
     if isinstance(events, (str, os.PathLike)):
         src = resolve_files(events)
         relation = _reader_sql(src)
@@ -217,11 +233,34 @@ def register_events(con: duckdb.DuckDBPyConnection, events: Any, *,
         if failure:
             checks.append((col, src_col, failure))
 
+    if src.format == "parquet" and len(src.files) > 1:
+        _check_columns_per_file(con, src, [mapping.columns.get(c, c) for c, req in wanted if req])
     if checks:
-        _check_text_values(con, relation, checks, src.description)
+        _check_text_values(con, _reader_sql(src, with_file=True) if src.files else relation,
+                           checks, src)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT "
                 + ", ".join(selects) + f" FROM {relation}")
     return src
+
+
+def _check_columns_per_file(con, src: EventSource, required: list[str]) -> None:
+    """Reading many Parquet files by name fills a column missing from one file with
+    nulls, which would silently drop all of that file's rows: name the file instead.
+    Reads only the files' footers."""
+    try:
+        rows = con.execute("SELECT file_name, list(name) FROM parquet_schema("
+                           + "[" + ", ".join(_literal(f) for f in src.files) + "]) "
+                           "GROUP BY file_name ORDER BY file_name").fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read the events: {_first_line(exc)}", file=src.description,
+                         hint="check that the file is complete and of the format its suffix says"
+                         ) from None
+    for file, names in rows:
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise InputError(f"required column {missing[0]!r} is missing from this file "
+                             f"(other files of {src.description} have it)", file=file,
+                             key=missing[0])
 
 
 def _floor_div(expr: str, n: int) -> str:
@@ -241,21 +280,24 @@ def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _check_text_values(con, relation: str, checks, where: str) -> None:
-    """For text formats: find values that do not convert, and name the first one."""
+def _check_text_values(con, relation: str, checks, src: EventSource) -> None:
+    """For text formats: find values that do not convert, and name the first one and
+    the file it is in."""
+    file_col = quote_ident(_FILE_COLUMN) if src.files else "NULL"
     parts = []
     for _, src_col, failure in checks:
         q = quote_ident(src_col)
-        parts.append(f"count(*) FILTER (WHERE {failure}), any_value({q}) FILTER (WHERE {failure})")
+        parts.append(f"count(*) FILTER (WHERE {failure}), "
+                     f"any_value([{q}::VARCHAR, {file_col}]) FILTER (WHERE {failure})")
     try:
-        row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
+        row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchall()[0]
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the events: {_first_line(exc)}", file=where) from None
+        raise InputError(f"cannot read the events: {_first_line(exc)}",
+                         file=src.description) from None
     for i, (col, src_col, _) in enumerate(checks):
-        bad, sample = row[2 * i], row[2 * i + 1]
+        bad, (sample, file) = row[2 * i], row[2 * i + 1] or (None, None)
         if bad:
             expected = ("a timestamp (ISO-8601 or epoch milliseconds)" if col in _TIME_COLUMNS
                         else "an integer" if col in _INT_COLUMNS else "true/false")
             raise InputError(f"column {src_col!r} has {bad} value(s) that are not {expected}, "
-                             f"e.g. {sample!r}", file=where, key=src_col)
-
+                             f"e.g. {sample!r}", file=file or src.description, key=src_col)

@@ -82,12 +82,14 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
     Memory is bounded by construction: DuckDB's buffer pool is capped at
     ``memory_limit`` (default $AUDITOR_MEMORY_LIMIT or 3GB) and spills sorts,
     joins and temporary tables to ``temp_directory`` beyond it. ``threads``
-    defaults to $AUDITOR_THREADS or every core. Without the ICU extension
-    DuckDB's time zone is UTC, which metrics.md 6 asks for.
+    defaults to $AUDITOR_THREADS or every core. The session time zone is UTC
+    (metrics.md 6): DuckDB's built-in ICU would otherwise start in the process's
+    local zone and read zone-less text timestamps as local time.
     """
     memory_limit = memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
     threads = threads or int(os.environ.get("AUDITOR_THREADS", "0") or 0) or None
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     try:
@@ -174,6 +176,12 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
         except duckdb.ConversionException as exc:
             raise InputError(f"a value in the events cannot be converted: {exc}",
                              file=source.description) from None
+        except duckdb.OutOfRangeException as exc:
+            # 64-bit integers end to end (metrics.md 6): an overflow is an implausible
+            # input value (e.g. bitrate in bit/s), never a silent wrap-around
+            raise InputError(f"a value in the events is out of range: {str(exc).splitlines()[0]}",
+                             file=source.description,
+                             hint="check the units of bitrate_kbps (kbit/s) and ts (ms)") from None
         except duckdb.IOException as exc:
             raise InputError(f"cannot read the events: {exc}", file=source.description) from None
         extra = ("ebvs_short",) if options.ebvs_min_wait_ms else ()
@@ -189,7 +197,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                 "SELECT " + ", ".join(quote_ident(c) for c in fact_cols)
                 + " FROM g_sessions ORDER BY session_id").to_arrow_table()
         stats = dict(zip(("events", "sessions"), con.execute(
-            "SELECT (SELECT count(*) FROM g_narrow), (SELECT count(*) FROM g_sessions)").fetchone()))
+            "SELECT (SELECT count(*) FROM g_narrow), (SELECT count(*) FROM g_sessions)").fetchall()[0]))
         return GoldenResult(aggregates=aggregates, sessions=sessions, dims=dims,
                             window_minutes=window_minutes, options=options, source=source,
                             stats=stats)
@@ -206,10 +214,13 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
             break
     else:  # pragma: no cover - four independent 64-bit collisions in a row
         raise RuntimeError("session keys collide under every salt")
+    # The salt in use, for later stages on this connection that join g_input to
+    # session keys (the data-quality stage; docs/quality.md).
+    con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
     for stage in STAGES[1:]:
         run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False)
         if stage == "04_intervals" and con.execute(
-                "SELECT count(*) FROM g_rows WHERE tied").fetchone()[0]:
+                "SELECT count(*) FROM g_rows WHERE tied").fetchall()[0][0]:
             run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=True)
 
 
@@ -218,7 +229,7 @@ def _session_keys_collide(con: duckdb.DuckDBPyConnection, salt: int) -> bool:
     row = con.execute(
         "SELECT count(*) FROM (SELECT hash(session_id, $salt::BIGINT) AS sk FROM g_input "
         "WHERE session_id IS NOT NULL GROUP BY sk HAVING min(session_id) <> max(session_id))",
-        {"salt": salt}).fetchone()
+        {"salt": salt}).fetchall()[0]
     return bool(row[0])
 
 

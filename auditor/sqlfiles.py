@@ -46,8 +46,13 @@ def read_rule(relpath: str) -> str:
     return rules_path(*relpath.split("/")).read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=128)  # the rules files: compiled once per process, not per run
+def _template(sql: str) -> jinja2.Template:
+    return _ENV.from_string(sql)
+
+
 def render(sql: str, **context: Any) -> str:
-    return _ENV.from_string(sql).render(**context)
+    return _template(sql).render(**context)
 
 
 def split_statements(sql: str) -> list[str]:

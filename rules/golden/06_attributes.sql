@@ -19,6 +19,6 @@ FROM (
      AND i.event_id = a.a_event_id
      AND i.seq = a.a_seq
      AND i.ts = a.a_ts
-    WHERE i.event_type = 'attempt'
+    WHERE i.event_type = 'attempt' AND i.session_id IS NOT NULL
 )
 WHERE copy_rank = 1;

@@ -1,0 +1,61 @@
+-- Quality 2: per-session summary, from the tables the golden stages built
+-- (g_narrow, g_dupkeys, g_events, g_first_attempt, g_rows). One row per
+-- session key that has at least one row with all ordering keys.
+-- Parameters: $max_lateness_ms, $max_duration_ms.
+--
+-- q_dup: every (session, event_id) delivered more than once; extra = copies
+-- beyond the first; conflicting = the copies differ in more than received_at.
+CREATE OR REPLACE TEMP TABLE q_dup AS
+SELECT sk, event_id,
+       (count(*) - 1)::BIGINT AS extra,
+       count(DISTINCT (seq, ts, et, et_other, bitrate_kbps, fatal)) > 1 AS conflicting
+FROM g_narrow
+WHERE ek IN (SELECT ek FROM g_dupkeys)
+GROUP BY sk, event_id;
+
+-- Deduplicated known events per session, and those whose seq repeats.
+CREATE OR REPLACE TEMP TABLE q_known AS
+SELECT sk, sum(n)::BIGINT AS known_rows, sum(n - 1)::BIGINT AS seq_repeats
+FROM (SELECT sk, seq, count(*) AS n FROM g_events GROUP BY sk, seq)
+GROUP BY sk;
+
+-- Live events (from the first attempt on) per session.
+CREATE OR REPLACE TEMP TABLE q_live AS
+SELECT sk,
+       count(*)::BIGINT AS live_rows,
+       count(*) FILTER (WHERE NOT before_term AND NOT is_first_term)::BIGINT AS after_end,
+       count(*) FILTER (WHERE dur_ms IS NOT NULL)::BIGINT AS intervals,
+       count(*) FILTER (WHERE dur_ms IS NOT NULL AND ts_next < ts)::BIGINT AS negative_intervals,
+       (arg_max(ts, pos) FILTER (WHERE before_term OR is_first_term)
+        - min(ts) FILTER (WHERE pos = 1))::BIGINT AS duration_ms
+FROM g_rows
+GROUP BY sk;
+
+CREATE OR REPLACE TEMP TABLE q_sessions AS
+WITH per AS (
+    SELECT sk, count(*)::BIGINT AS rows,
+           count(*) FILTER (WHERE received_at - ts > $max_lateness_ms::BIGINT)::BIGINT AS late_rows
+    FROM g_narrow
+    GROUP BY sk
+), dups AS (
+    SELECT sk, sum(extra)::BIGINT AS dup_rows FROM q_dup GROUP BY sk
+)
+SELECT
+    per.sk,
+    per.rows,
+    coalesce(dups.dup_rows, 0) AS dup_rows,
+    per.rows - coalesce(dups.dup_rows, 0) AS dedup_rows,
+    per.late_rows,
+    coalesce(k.known_rows, 0) AS known_rows,
+    coalesce(k.seq_repeats, 0) AS seq_repeats,
+    l.sk IS NULL AS orphan,
+    CASE WHEN l.sk IS NULL THEN 0 ELSE coalesce(k.known_rows, 0) - l.live_rows END AS before_attempt,
+    coalesce(l.after_end, 0) AS after_end,
+    coalesce(l.intervals, 0) AS intervals,
+    coalesce(l.negative_intervals, 0) AS negative_intervals,
+    coalesce(l.duration_ms > $max_duration_ms::BIGINT, false) AS implausible,
+    l.duration_ms
+FROM per
+LEFT JOIN dups USING (sk)
+LEFT JOIN q_known k USING (sk)
+LEFT JOIN q_live l USING (sk);
