@@ -33,6 +33,7 @@ import pandas as pd
 from auditor.attribution import (Kind, Totals, check_leaves, contribution, joint_share,
                                  slice_mask, totals)
 from auditor.errors import InputError
+from auditor.localize_cover import DEFAULT_ALPHA, CoverSearch
 from auditor.localize_risk import RiskSearch, slice_keys as _keys
 
 _AUTO_NOISE_SCALE = 1.0
@@ -88,7 +89,8 @@ class Localization:
 def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", max_depth: int = 3,
              max_results: int = 10, noise: float | Literal["auto"] = 0.0,
              min_gain: float = 0.02, min_z: float = 4.0, dead_zone: float = 1.0,
-             method: Literal["greedy", "risk"] = "greedy", risk_threshold: float = 0.4) -> Localization:
+             method: Literal["auto", "cover", "greedy", "risk"] = "auto", risk_threshold: float = 0.4,
+             alpha: float = DEFAULT_ALPHA) -> Localization:
     """Find the few slices over ``dims`` that explain the gap between golden and candidate.
 
     ``leaves`` holds the dimension columns and ``golden_num``, ``cand_num``
@@ -100,9 +102,14 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     remove to be listed.  A pipeline that publishes only some dimensions is
     localized within those: pass only them as ``dims``.
 
-    ``method='greedy'`` (default, for an exact golden: any deviation is real,
-    faults may go both ways) fits slices by gain as described above.
-    ``method='risk'`` (auditor/localize_risk.py, for forecast expectations)
+    ``method='auto'`` (default) is 'cover' for an exact golden (``noise=0``)
+    and 'greedy' otherwise. ``method='cover'`` (auditor/localize_cover.py)
+    takes the few slices that contain the deviation with the least traffic, so
+    a fault that hits only part of its slice's sessions is named by that
+    slice, not by the children where it happens to concentrate; ``alpha`` is
+    the price of one more slice. ``method='greedy'`` fits slices by gain as
+    described above (noisy expectations with ``noise``). ``method='risk'``
+    (auditor/localize_risk.py, for forecast expectations)
     splits leaves into normal and abnormal by their relative deviation and
     picks the shallowest pure slices; ``min_gain`` is then the share of the
     abnormal deviation a slice must carry, ``risk_threshold`` the purity it
@@ -112,11 +119,17 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     if max_depth < 1 or max_results < 0 or not (0 < min_gain <= 1):
         raise InputError("localize needs max_depth >= 1, max_results >= 0 and 0 < min_gain <= 1",
                          hint=f"got max_depth={max_depth}, max_results={max_results}, min_gain={min_gain}")
-    if method not in ("greedy", "risk"):
-        raise InputError(f"unknown localization method {method!r}", hint="use 'greedy' or 'risk'")
+    if method not in ("auto", "cover", "greedy", "risk"):
+        raise InputError(f"unknown localization method {method!r}",
+                         hint="use 'auto', 'cover', 'greedy' or 'risk'")
+    if method == "auto":
+        method = "cover" if isinstance(noise, (int, float)) and noise == 0 else "greedy"
     cube = _Cube.build(leaves, dims, kind, 0.0 if method == "risk" else noise, dead_zone, min_z)
     depth = min(max_depth, len(dims))
-    if method == "risk":
+    if method == "cover":
+        found = CoverSearch(cube.codes, cube.golden, cube.cand, cube.dims, cube.values,
+                            alpha=alpha).run(depth, max_results, min_gain)
+    elif method == "risk":
         found = RiskSearch.from_channels(cube.codes, cube.golden, cube.cand, dims=cube.dims,
                                          values=cube.values, risk_threshold=risk_threshold
                                          ).run(depth, max_results, min_gain)

@@ -31,9 +31,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("clean", "No faults: both pipelines publish exactly the golden numbers; the audit "
              "passes with zero findings.", ()),
     Scenario("headline_ebvs", "Batch EBVS about 8% above golden: the batch pipeline loses "
-             "first_frame events from a share of Roku sessions on player 5.2, which turn into "
-             "exits before video start.",
-             ("batch/missing_first_frame:device=roku&player_version=5.2:0.2",)),
+             "first_frame events from a share of Fire TV sessions on player 4.0 (a version "
+             "Android TV and Android phones run too), which turn into exits before video start.",
+             ("batch/missing_first_frame:device=firetv&player_version=4.0:0.15",)),
     Scenario("streaming_watermark", "The streaming pipeline's watermark drops events that "
              "arrive more than 60 s late on its Android ingestion path, losing the tails of "
              "sessions that reconnect later.",

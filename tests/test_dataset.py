@@ -114,7 +114,7 @@ def test_headline_scenario_at_demo_size_is_an_8_percent_ebvs_gap(tmp_path):
     main_finding = next(f for f in expected["findings"] if f["primary"])
     assert (main_finding["pipeline"], main_finding["metric"], main_finding["direction"]) == ("batch", "ebvs_rate", "up")
     assert 0.06 <= main_finding["rel_diff"] <= 0.10
-    assert main_finding["top_slice"] == {"device": "roku", "player_version": "5.2"}
+    assert main_finding["top_slice"] == {"device": "firetv", "player_version": "4.0"}
     assert 250_000 <= ds.events_rows <= 400_000
 
 

@@ -200,3 +200,22 @@ def test_rca_benchmark_smoke(family, setting, case):
     loaded = bench._load_cube(family, RCA / family / setting, case, truth)
     result = localize(loaded.leaves, loaded.dims, max_depth=len(loaded.dims), **bench.PARAMS[family])
     assert result.explanations[0].key() in truth
+
+
+@pytest.mark.parametrize("fault", [
+    {"device": "device3"},
+    {"cdn": "cdn1", "country": "country5"},
+    {"cdn": "cdn2", "device": "device0", "isp": "isp1"},
+])
+def test_a_fault_hitting_part_of_its_slice_is_named_by_that_slice(fault):
+    # a real pipeline bug rarely hits every session of its slice alike: here each leaf of the
+    # slice loses a random 0-40% of its plays, so the damage concentrates in some children
+    rng = np.random.default_rng(7)
+    leaves = cube(3, ratio=True)
+    mask = np.logical_and.reduce([leaves[d] == v for d, v in fault.items()])
+    moved = np.floor(leaves.loc[mask, "golden_den"] * rng.uniform(0.0, 0.4, mask.sum()))
+    leaves.loc[mask, "cand_num"] = leaves.loc[mask, "golden_num"] + moved
+    result = localize(leaves, list(DIMS), kind="ratio")
+    assert [e.slice for e in result.explanations] == [fault]
+    assert result.explanations[0].share_of_gap == pytest.approx(1.0)
+    assert result.unexplained_share == pytest.approx(0.0)
