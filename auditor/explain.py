@@ -91,6 +91,13 @@ class Drilldown:
                 "notes": list(self.notes)}
 
 
+def explain_schema() -> dict[str, Any]:
+    """The JSON Schema of `auditor explain --json` shipped in the package."""
+    import json
+    from importlib.resources import files
+    return json.loads(files("auditor").joinpath("schemas", "explain.schema.json").read_text(encoding="utf-8"))
+
+
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return (f"did you mean {close[0]!r}? " if close else "") + "choices: " + ", ".join(choices)
