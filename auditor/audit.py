@@ -92,8 +92,9 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
 
 
 def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
-                 grain: int, say: Progress) -> dict[str, int]:
-    """Golden at ``grain`` minutes for every audited window, into table ``r_golden``."""
+                 grain: int, say: Progress, session_facts: list[pa.Table] | None = None) -> dict[str, int]:
+    """Golden at ``grain`` minutes for every audited window, into table ``r_golden``; with a
+    ``session_facts`` list, golden's per-session facts of each run are appended to it."""
     tables, events, sessions = [], 0, 0
     runs = contiguous_runs(audited)
     for k, run in enumerate(runs, 1):
@@ -101,7 +102,10 @@ def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: S
         say(f"[golden {k}/{len(runs)}] recomputing {span} from {config.events}")
         golden = compute_golden(config.events, dims=config.dimensions, window_minutes=grain,
                                 window_start=run[0].start, window_end=run[-1].end,
-                                options=config.golden_options, mapping=config.mapping)
+                                options=config.golden_options, mapping=config.mapping,
+                                with_sessions=session_facts is not None)
+        if session_facts is not None:
+            session_facts.append(golden.sessions)
         events = max(events, golden.stats.get("events", 0))
         sessions += golden.stats.get("sessions", 0)
         tables.append(golden.aggregates.select(["window_start", *config.dimensions, *COMPONENTS]))

@@ -258,3 +258,40 @@ def demo(out: str, sessions: int, seed: int | None) -> int:
                        progress=lambda msg: click.echo(msg, err=True))
     click.echo(describe(outcome), nl=False)
     return outcome.exit_code
+
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="audit.yaml: events, window, dimensions, pipelines.")
+@click.option("--pipeline", required=True, metavar="NAME", help="The pipeline to drill into.")
+@click.option("--metric", required=True, metavar="NAME", help="The metric, e.g. ebvs_rate.")
+@click.option("--window", "windows", multiple=True, metavar="START/DURATION",
+              help="Window(s) as in `auditor run` (default: window.start in audit.yaml).")
+@click.option("--depth", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Most dimensions in one slice.")
+@click.option("--sessions", "max_sessions", default=50, show_default=True, type=click.IntRange(min=0),
+              help="Most disagreeing sessions to list (when the pipeline has session rows).")
+@click.option("--json", "as_json", is_flag=True, help="Print the drill-down as JSON.")
+def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ...], depth: int,
+            max_sessions: int, as_json: bool) -> int:
+    """Drill into one gap: the slices that explain it, numerator vs denominator,
+    and the sessions that disagree where the pipeline publishes session rows.
+
+    Runs the same golden recompute and reconciliation as `auditor run` for one
+    pipeline and metric. With `sessions:` configured for the pipeline, its
+    session rows are joined with golden's on session_id, so the gap is also
+    localized over every audit dimension, and the disagreeing sessions are
+    listed. Exit 0 when the metric is within tolerance (or has no gap), 1 when
+    it is beyond it, 2 on a config or input problem. Example:
+
+    \b
+      auditor explain --config audit.yaml --pipeline batch --metric ebvs_rate
+      auditor explain --config audit.yaml --pipeline batch --metric ebvs_rate --depth 2 --json
+    """
+    from auditor.config import load_config
+    from auditor.explain import explain_metric
+    from auditor.render.explain import render_explain_json, render_explain_text
+
+    config = load_config(config_path)
+    drill = explain_metric(config, pipeline, metric, windows, depth=depth, max_sessions=max_sessions,
+                           progress=lambda msg: click.echo(msg, err=True))
+    click.echo(render_explain_json(drill) if as_json else render_explain_text(drill), nl=False)
+    return drill.exit_code

@@ -137,6 +137,8 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
         found = cube.search(depth, max_results, min_gain)
     table = cube.table
     overall = totals(table)
+    if method == "greedy":
+        found = _merge_fragments(table, found, min_gain)
     explanations = [_explain(table, overall, s, conf) for s, conf in found]
     explanations.sort(key=lambda e: -abs(e.share_of_gap))
     explained = joint_share(table, [e.slice for e in explanations])
@@ -273,6 +275,63 @@ class _Cube:
         gain = np.where(chi2 >= self.min_z ** 2, gain, -np.inf)
         top = int(np.argmax(gain))
         return float(gain[top]), sel[inv == top]
+
+
+def _merge_fragments(table: pd.DataFrame, found: list[tuple[dict, float]],
+                     min_gain: float) -> list[tuple[dict, float]]:
+    """Replace fragments of one fault by the slice they share.
+
+    A fault that hits only a share of a slice's sessions leaves scattered
+    deviating leaves; the per-leaf fit then prefers several narrow slices
+    (each a handful of leaves) to the slice itself.  When two or more listed
+    slices share a sub-conjunction that, in their place, closes at least
+    ``min_gain`` more of the gap (all listed slices fixed together), it replaces
+    them, and listed slices that then add less than ``min_gain`` are dropped.
+    Of the sub-conjunctions within ``min_gain`` of the largest improvement the
+    one with the least golden traffic wins (the narrowest that explains as
+    much); repeated until nothing changes.
+    """
+    slices = [dict(s) for s, _ in found]
+    conf = {_frozen(s): c for s, c in found}
+    while len(slices) >= 2:
+        now = joint_share(table, slices)
+        options = []
+        for common in {_frozen(dict(sub)) for s in slices for d in range(1, len(s))
+                       for sub in combinations(s.items(), d)}:
+            covered = [s for s in slices if common <= _frozen(s)]
+            if len(covered) < 2:
+                continue
+            rest = [s for s in slices if s not in covered]
+            gain = joint_share(table, [dict(common), *rest]) - now
+            if gain >= min_gain:
+                options.append((gain, common, covered))
+        best = None
+        if options:
+            # the narrowest slice (least traffic) among those that close about the most
+            top = max(o[0] for o in options)
+            near = [o for o in options if o[0] >= top - min_gain]
+            best = min(near, key=lambda o: (_traffic(table, dict(o[1])), len(o[1]),
+                                            sorted(map(str, o[1]))))
+        if best is None:
+            break
+        _, common, covered = best
+        conf[common] = min(conf[_frozen(s)] for s in covered)
+        slices = [dict(common)] + [s for s in slices if s not in covered]
+        kept = [slices[0]]
+        for s in slices[1:]:
+            if joint_share(table, kept + [s]) - joint_share(table, kept) >= min_gain:
+                kept.append(s)
+        slices = kept
+    return [(s, conf[_frozen(s)]) for s in slices]
+
+
+def _traffic(table: pd.DataFrame, slice_: dict) -> float:
+    part = totals(table, slice_mask(table, slice_))
+    return part.golden_den if part.golden_den is not None else abs(part.golden_num)
+
+
+def _frozen(slice_: dict) -> frozenset:
+    return frozenset(slice_.items())
 
 
 def _estimate_noise(golden: np.ndarray, cand: np.ndarray) -> np.ndarray:

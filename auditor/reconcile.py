@@ -257,3 +257,13 @@ def explain_gap(rows: _Rows, dims: Sequence[str], metric: Metric, g_num, g_den, 
     leaves = leaf_table(rows, dims, g_num, g_den, c_num, c_den)
     result = localize(leaves, list(dims), kind="ratio" if metric.is_ratio else "additive")
     return tuple(e.to_dict() for e in result.explanations)
+
+
+def joined_leaves(con: duckdb.DuckDBPyConnection, dims: Sequence[str], metric: Metric):
+    """The leaf table of a metric published as components, from the join the last
+    :func:`reconcile_pipeline` on ``con`` left behind (table ``r_joined``): what
+    `auditor explain` localizes, so it never reconciles a second way."""
+    rows = _Rows(con.sql("SELECT * FROM r_joined").to_arrow_table(), dims)
+    g_num, g_den = _sides(metric, lambda c: rows.ints("g_" + c))
+    c_num, c_den = _sides(metric, lambda c: rows.ints("c_" + c))
+    return leaf_table(rows, dims, g_num, g_den, c_num, c_den)

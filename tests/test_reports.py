@@ -99,3 +99,23 @@ def test_json_has_no_nan(audited):
     assert "NaN" not in text and "Infinity" not in text
     report = json.loads(text)
     assert report["window"] == {"start": "2025-03-20T14:00:00Z", "end": "2025-03-20T16:00:00Z"}
+
+
+def test_html_explanations_show_their_numbers_and_escape_dimension_values(workdir, golden_of):
+    """A hostile dimension value in a pipeline's rows reaches report.html's explanations escaped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    hostile = "<img src=x onerror=alert(1)>"
+    batch = golden_of(dims=("cdn", "device"))
+    cdn = pc.if_else(pc.equal(batch.column("cdn"), "fastly"), hostile, batch.column("cdn"))
+    batch = batch.set_column(batch.schema.get_field_index("cdn"), "cdn", pa.array(cdn.to_pylist(), pa.string()))
+    pq.write_table(batch, workdir / "batch.parquet")
+    config = write_config(workdir, {"batch": {"path": "batch.parquet", "dimensions": ["cdn", "device"],
+                                              "metrics": ["ebvs_rate"]}})
+    result = run_audit(load_config(config), ["2025-03-20T14:00:00Z/PT1H"])
+    explanations = result.pipeline("batch").metric("ebvs_rate").explanations
+    assert any(hostile in e["slice"].values() for e in explanations)
+    html = render_html(result)
+    assert hostile not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    first = explanations[0]
+    assert f"{first['support']:,.0f}" in html and "numerator / denominator share" in html

@@ -1,0 +1,110 @@
+"""Views of an `auditor explain` drill-down (auditor.explain.Drilldown): plain aligned
+tables for the terminal (no colour codes) and JSON (schema: auditor/schemas/explain.schema.json)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from auditor.render.json import _clean
+from auditor.render.templating import fmt_num, fmt_pct, fmt_signed, fmt_slice
+
+
+def render_explain_json(drill) -> str:
+    return json.dumps(_jsonable(drill.to_dict()), indent=2, allow_nan=False) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return _clean(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] = ()) -> list[str]:
+    """Fixed-width columns; numeric columns right-aligned."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    right = list(numeric) + [False] * (len(headers) - len(numeric))
+    out = []
+    for k, r in enumerate(cells):
+        out.append("  " + "  ".join(c.rjust(w) if right[i] and k else c.ljust(w)
+                                     for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            out.append("  " + "  ".join("-" * w for w in widths))
+    return out
+
+
+def _explanations(loc, ratio: bool) -> list[str]:
+    headers = ["#", "slice", "share of gap", "golden", "candidate", "numerator", "denominator",
+               "num share", "den share", "rate effect", "mix effect", "support", "confidence"]
+    rows = []
+    for i, e in enumerate(loc.explanations, 1):
+        rows.append([i, fmt_slice(e.slice), fmt_pct(e.share_of_gap), fmt_num(e.golden_value),
+                     fmt_num(e.candidate_value),
+                     f"{fmt_num(e.golden_num)} -> {fmt_num(e.cand_num)} ({fmt_signed(e.num_delta)})",
+                     f"{fmt_num(e.golden_den)} -> {fmt_num(e.cand_den)} ({fmt_signed(e.den_delta)})" if ratio else "",
+                     fmt_pct(e.num_share), fmt_pct(e.den_share) if ratio else "",
+                     fmt_signed(e.rate_effect) if ratio else "", fmt_signed(e.mix_effect) if ratio else "",
+                     fmt_num(e.support), f"{e.confidence:.2f}"])
+    lines = table(headers, rows, [True, False] + [True] * 11)
+    lines.append(f"  unexplained: {fmt_pct(loc.unexplained_share)} of the gap")
+    return lines
+
+
+def render_explain_text(drill) -> str:
+    t = drill.total
+    ratio = drill.kind == "ratio"
+    window = f"{drill.windows[0].start:%Y-%m-%dT%H:%M:%SZ} to {drill.windows[-1].end:%Y-%m-%dT%H:%M:%SZ}"
+    lines = [f"{drill.pipeline} / {drill.metric}: {drill.status.upper()} ({window}, tolerance {drill.tolerance})"]
+    if not drill.has_gap:
+        lines.append(f"no gap: {drill.pipeline} equals golden on {drill.metric} in every slice "
+                     f"({fmt_num(t.golden)}).")
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    rows = [["value", fmt_num(t.golden), fmt_num(t.candidate), fmt_signed(t.diff), fmt_pct(t.rel_diff)]]
+    if t.cand_num is not None:
+        rows.append([f"numerator ({drill.numerator})", fmt_num(t.golden_num), fmt_num(t.cand_num),
+                     fmt_signed(t.num_diff), ""])
+        if ratio:
+            rows.append([f"denominator ({'+'.join(drill.denominator)})", fmt_num(t.golden_den),
+                         fmt_num(t.cand_den), fmt_signed(t.den_diff), ""])
+    lines += table(["", "golden", drill.pipeline, "diff", "rel. diff"], rows, [False, True, True, True, True])
+    if t.moved:
+        lines.append(f"  moved: {t.moved}")
+    lines.append(f"  {drill.slices_differing:,} of {drill.slices_compared:,} published slices differ")
+    if drill.localization is not None:
+        dims = ", ".join(drill.dimensions)
+        lines += ["", f"Slices that explain the gap (published dimensions: {dims}):"]
+        lines += _explanations(drill.localization, ratio) if drill.localization.explanations else \
+            ["  none found"]
+    s = drill.sessions
+    if s is not None:
+        o = s.overall
+        lines += ["", f"Session rows ({s.file}):",
+                  f"  golden {o.golden_sessions:,} sessions, {drill.pipeline} {o.pipeline_sessions:,}; "
+                  f"only in golden {o.golden_only:,}, only in {drill.pipeline} {o.pipeline_only:,}, "
+                  f"written more than once {s.duplicated:,}; {o.disagreeing:,} disagree on "
+                  f"{'/'.join([s.numerator_fact, *s.denominator_facts])}"]
+        lines += ["", f"Slices that explain the gap, from session rows (any dimension: {', '.join(s.dimensions)}):"]
+        lines += _explanations(s.localization, ratio) if s.localization.explanations else ["  none found"]
+        lines += ["", "Sessions per slice:"]
+        lines += table(["#", "slice", "golden sessions", f"{drill.pipeline} sessions", "disagree",
+                        "only golden", f"only {drill.pipeline}"],
+                       [[i, fmt_slice(c.slice), f"{c.golden_sessions:,}", f"{c.pipeline_sessions:,}",
+                         f"{c.disagreeing:,}", f"{c.golden_only:,}", f"{c.pipeline_only:,}"]
+                        for i, c in enumerate(s.slices, 1)], [True, False, True, True, True, True, True])
+        if s.sessions:
+            shown = f"{len(s.sessions)} of {sum(c.disagreeing for c in s.slices):,}" if s.truncated else \
+                f"all {len(s.sessions)}"
+            lines += ["", f"Sessions that disagree inside those slices ({shown}; golden -> {drill.pipeline}):"]
+            lines += table(["#", "session_id", "presence", "facts", "dimensions"],
+                           [[d.slice_rank, d.session_id, d.presence.replace("_", " ")
+                             + (f" x{d.pipeline_rows}" if d.pipeline_rows > 1 else ""),
+                             ", ".join(f"{f} {d.golden[f]}->{d.pipeline[f]}" for f in d.golden),
+                             fmt_slice({k: v for k, v in d.dimensions.items()})] for d in s.sessions],
+                           [True])
+    for note in drill.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
