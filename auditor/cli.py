@@ -259,6 +259,8 @@ def demo(out: str, sessions: int, seed: int | None) -> int:
     click.echo(describe(outcome), nl=False)
     return outcome.exit_code
 
+
+@cli.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="audit.yaml: events, window, dimensions, pipelines.")
 @click.option("--pipeline", required=True, metavar="NAME", help="The pipeline to drill into.")

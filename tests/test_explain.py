@@ -1,5 +1,6 @@
 """`auditor explain`: the drill-down of one gap, on the headline_ebvs fixture (batch EBVS +8%
-from a share of device=roku & player_version=5.2 sessions losing first_frame)."""
+from a share of one device x player-version slice's sessions losing first_frame; the slice
+and the effect are read from the fixture's truth.json)."""
 from __future__ import annotations
 
 import json
@@ -21,36 +22,45 @@ def drill():
     return explain_metric(load_config(CONFIG), "batch", "ebvs_rate", max_sessions=100)
 
 
+TRUTH = json.loads((FIXTURE / "truth.json").read_text())["faults"][0]
+FAULT_SLICE = TRUTH["slice"]
+
+
+def _effect(metric: str) -> dict:
+    return next(e for e in TRUTH["effect"] if e["metric"] == metric)
+
+
 def _fault_sessions() -> set[str]:
     rows = pq.read_table(FIXTURE / "batch_sessions.parquet").to_pandas()
-    return set(rows[(rows.device == "roku") & (rows.player_version == "5.2")].session_id)
+    mask = True
+    for dim, value in FAULT_SLICE.items():
+        mask = mask & (rows[dim] == value)
+    return set(rows[mask].session_id)
 
 
 def test_top_slice_is_the_faulty_slice(drill):
-    truth = json.loads((FIXTURE / "truth.json").read_text())["faults"][0]
+    lost = int(_effect("plays")["slice_golden"] - _effect("plays")["slice_candidate"])
     assert drill.status == "fail" and drill.exit_code == 1 and drill.total.moved == "numerator"
     for loc in (drill.localization, drill.sessions.localization):
         top = loc.explanations[0]
-        # player_version 5.2 exists on roku only: the slice is the same sessions as the fault's
-        assert set(top.slice.items()) <= set(truth["slice"].items())
-        assert top.share_of_gap == pytest.approx(1.0) and top.num_delta == 22 and top.den_delta == 0
-        assert top.golden_value == pytest.approx(truth["effect"][0]["slice_golden"])
-        assert top.candidate_value == pytest.approx(truth["effect"][0]["slice_candidate"])
-        assert top.support == 112 and top.confidence > 0
+        assert top.slice == FAULT_SLICE
+        assert top.share_of_gap == pytest.approx(1.0) and top.num_delta == lost and top.den_delta == 0
+        assert top.golden_value == pytest.approx(_effect("ebvs_rate")["slice_golden"])
+        assert top.candidate_value == pytest.approx(_effect("ebvs_rate")["slice_candidate"])
+        assert top.support == len(_fault_sessions()) and top.confidence > 0
 
 
 def test_disagreeing_sessions_are_named_and_counted(drill):
-    truth = json.loads((FIXTURE / "truth.json").read_text())["faults"][0]
-    plays = next(e for e in truth["effect"] if e["metric"] == "plays")
+    plays = _effect("plays")
     lost = int(plays["slice_golden"] - plays["slice_candidate"])   # sessions that lost first_frame
     s = drill.sessions
-    assert s.slices[0].disagreeing == s.overall.disagreeing == lost == 22
+    assert lost > 0 and s.slices[0].disagreeing == s.overall.disagreeing == lost
     assert s.overall.golden_only == s.overall.pipeline_only == 0
     assert len(s.sessions) == lost and not s.truncated
     in_slice = _fault_sessions()
     for d in s.sessions:
         assert d.session_id in in_slice and d.slice_rank == 1
-        assert d.dimensions["device"] == "roku" and d.dimensions["player_version"] == "5.2"
+        assert all(d.dimensions[dim] == value for dim, value in FAULT_SLICE.items())
         assert (d.golden["ebvs"], d.pipeline["ebvs"]) == (0, 1)
         assert (d.golden["started"], d.pipeline["started"]) == (1, 0)
         assert d.golden["attempt"] == d.pipeline["attempt"] == 1
@@ -62,13 +72,15 @@ def test_cli_tables_and_json(capsys, tmp_path):
     code, out, err = run_cli(capsys, "explain", "--config", CONFIG, "--pipeline", "batch",
                              "--metric", "ebvs_rate", "--sessions", "3")
     assert code == 1 and "\x1b[" not in out
-    assert "player_version=5.2" in out and "22 disagree" in out and "3 of 22" in out
+    lost = int(_effect("plays")["slice_golden"] - _effect("plays")["slice_candidate"])
+    assert all(f"{dim}={value}" in out for dim, value in FAULT_SLICE.items())
+    assert f"{lost} disagree" in out and f"3 of {lost}" in out
     code, out, _ = run_cli(capsys, "explain", "--config", CONFIG, "--pipeline", "batch",
                            "--metric", "ebvs_rate", "--sessions", "3", "--depth", "2", "--json")
     report = json.loads(out)
     jsonschema.validate(report, explain_schema())
     assert code == 1 and report["status"] == "fail" and len(report["sessions"]["sessions"]) == 3
-    assert report["localization"]["explanations"][0]["slice"] == {"player_version": "5.2"}
+    assert report["localization"]["explanations"][0]["slice"] == FAULT_SLICE
 
 
 def test_metric_without_gap_says_so(capsys):
