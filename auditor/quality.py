@@ -33,6 +33,9 @@ SLICED_CHECKS = {
     "orphan_sessions": ("orphan::BIGINT", "1"),
     "events_after_end": ("after_end", "dedup_rows"),
 }
+# A slice's rate is notable ("this slice also has 30% late events") when it is
+# above the check's threshold or at least this many times the overall rate.
+NOTABLE_FACTOR = 3
 _UNITS = {"duplicate_events": "rows", "late_events": "rows", "orphan_sessions": "sessions",
           "events_after_end": "deduplicated rows"}
 # The canonical view's column types (auditor.events); every other column is VARCHAR.
@@ -287,3 +290,30 @@ def slice_rates(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None]
     return {c: {"unexpected_count": row[2 * i], "denominator": row[2 * i + 1], "unit": _UNITS[c],
                 "rate": row[2 * i] / row[2 * i + 1] if row[2 * i + 1] else 0.0}
             for i, c in enumerate(SLICED_CHECKS)}
+
+
+def explanation_quality(con: duckdb.DuckDBPyConnection, report: QualityReport,
+                        slice_: Mapping[str, str | None], *, min_support: int = 0) -> dict[str, dict[str, Any]]:
+    """The sliced checks' rates within one explanation's slice, for report.json.
+
+    check -> {rate, unexpected_count, denominator, unit, overall_rate, notable}
+    for the checks ``report`` ran. ``notable``: the slice holds at least
+    ``min_support`` units, has an unexpected count, and its rate is above the
+    check's threshold or at least NOTABLE_FACTOR times the overall rate.
+    Needs :func:`run_quality` to have run on ``con``.
+    """
+    ran = {c.name: c for c in report.checks if c.name in SLICED_CHECKS}
+    if not ran or not set(slice_) <= set(report.dims):
+        return {}
+    out = {}
+    for name, r in slice_rates(con, slice_).items():
+        check = ran.get(name)
+        if check is None:
+            continue
+        overall = check.unexpected_rate
+        notable = (r["unexpected_count"] > 0 and r["denominator"] >= min_support
+                   and (r["rate"] > check.threshold or r["rate"] >= NOTABLE_FACTOR * overall))
+        out[name] = {"rate": r["rate"], "unexpected_count": r["unexpected_count"],
+                     "denominator": r["denominator"], "unit": r["unit"], "overall_rate": overall,
+                     "notable": notable}
+    return out
