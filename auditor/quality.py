@@ -163,7 +163,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
     rules = rules or load_rules()
     dims = tuple(dims)
     try:
-        salt_row = con.execute("SELECT salt FROM g_meta").fetchone()
+        salt_row = con.execute("SELECT salt FROM g_meta").fetchall()[0]
     except duckdb.CatalogException:
         raise RuntimeError("run_quality() needs the golden stages to have run on this "
                            "connection (compute_golden(..., con=con)); or use check_events()") from None
@@ -213,7 +213,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
 def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
-    return dict(zip(names, cur.fetchone()))
+    return dict(zip(names, cur.fetchall()[0]))
 
 
 def _counts(con, rules: QualityRules, dims, raw, ses, dup) -> dict[str, tuple[int, int, dict]]:
@@ -286,7 +286,7 @@ def slice_rates(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None]
     sums = ", ".join(f"coalesce(sum({n}), 0)::BIGINT, coalesce(sum({d}), 0)::BIGINT"
                      for n, d in SLICED_CHECKS.values())
     row = con.execute(f"SELECT {sums} FROM q_sessions JOIN q_session_dims d USING (sk) WHERE {where}",
-                      list(slice_.values())).fetchone()
+                      list(slice_.values())).fetchall()[0]
     return {c: {"unexpected_count": row[2 * i], "denominator": row[2 * i + 1], "unit": _UNITS[c],
                 "rate": row[2 * i] / row[2 * i + 1] if row[2 * i + 1] else 0.0}
             for i, c in enumerate(SLICED_CHECKS)}
