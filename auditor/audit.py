@@ -4,9 +4,18 @@ Golden is recomputed once per contiguous run of audited windows, at the
 finest grain any pipeline needs (the gcd of the audit window and every
 pipeline's grain, so rolling up is exact), then each pipeline is reconciled
 against it and a three-way verdict is drawn per metric.
+
+Everything runs on one DuckDB connection. Unless audit.yaml says
+``quality: false``, the data-quality checks (docs/quality.md) run once, after
+the last golden run, on the tables golden left on that connection: they cover
+every event in ``events:`` (golden reads all of them; only its last stage
+keeps the audited windows), and each explanation of a failing metric gets
+the quality rates of its slice. A failing blocking check fails the audit
+(exit 1); a failing non-blocking one is a warning in the report.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -19,6 +28,8 @@ from auditor.errors import ConfigError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
 from auditor.golden import COMPONENTS, compute_golden, connect
 from auditor.metrics import catalogue
+from auditor.quality import QualityReport, explanation_quality, run_quality
+from auditor.quality_rules import QualityRules
 from auditor.reconcile import reconcile_pipeline
 from auditor.sqlfiles import quote_ident
 from auditor.windows import Window, contiguous_runs, iso, merge_windows, parse_window_spec
@@ -61,10 +72,17 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
     audited = resolve_windows(config, windows)
     grains = pipeline_grains(config)
     base = math.gcd(config.window_minutes, *grains.values())
+    rules = config.quality_rules
+    if rules is not None:
+        from auditor import expectations
+        expectations.preload()  # GX imports on a thread while DuckDB computes golden
     own = con is None
     con = con or connect()
+    quality = None
     try:
         golden_stats = _load_golden(con, config, audited, base, say)
+        if rules is not None:
+            quality = _run_quality(con, config, rules, say)
         con.register("r_windows_src", pa.table({"start_ms": [w.start_ms for w in audited]}))
         con.execute("CREATE OR REPLACE TEMP TABLE r_windows AS SELECT * FROM r_windows_src")
         results = []
@@ -76,6 +94,8 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                 window_minutes=config.window_minutes,
                 tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(p.name, m, p.tolerances),
                 explain=explain)
+            if quality is not None:
+                result = _annotate(con, result, quality, rules)
             off = [m.metric for m in result.metrics if m.failed]
             say(f"[{i}/{len(config.pipelines)}] {pipeline.name}: "
                 + (f"FAIL ({', '.join(off)})" if off else f"pass ({len(result.metrics)} metrics)"))
@@ -84,11 +104,36 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
         if own:
             con.close()
     verdicts = tuple(draw_verdicts(results))
-    status = FAIL if any(p.status == FAIL for p in results) else PASS
-    return AuditResult(status=status, windows=audited, window_minutes=config.window_minutes,
+    failed = any(p.status == FAIL for p in results) or (quality is not None and quality.exit_code)
+    return AuditResult(status=FAIL if failed else PASS, windows=audited,
+                       window_minutes=config.window_minutes,
                        dimensions=config.dimensions, events=str(config.events),
                        pipelines=tuple(results), verdicts=verdicts, golden_stats=golden_stats,
+                       quality=quality.to_dict() if quality is not None else None,
                        config_file=config.file, auditor_version=__version__)
+
+
+def _run_quality(con: duckdb.DuckDBPyConnection, config: AuditConfig, rules: QualityRules,
+                 say: Progress) -> QualityReport:
+    say(f"[quality] checking the events ({rules.source})")
+    report = run_quality(con, rules=rules, dims=config.dimensions)
+    issues = [f"{c.name} {c.status}" for c in report.checks if c.status != "pass"]
+    say(f"[quality] {report.status}" + (f" ({', '.join(issues)})" if issues else ""))
+    return report
+
+
+def _annotate(con: duckdb.DuckDBPyConnection, result: PipelineResult, quality: QualityReport,
+              rules: QualityRules) -> PipelineResult:
+    """Each explanation gets ``quality``: the sliced checks' rates within its slice."""
+    metrics = []
+    for m in result.metrics:
+        if m.explanations:
+            m = dataclasses.replace(m, explanations=tuple(
+                {**e, "quality": explanation_quality(con, quality, e["slice"],
+                                                     min_support=rules.slice_min_support)}
+                for e in m.explanations))
+        metrics.append(m)
+    return dataclasses.replace(result, metrics=tuple(metrics))
 
 
 def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
@@ -102,7 +147,7 @@ def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: S
         say(f"[golden {k}/{len(runs)}] recomputing {span} from {config.events}")
         golden = compute_golden(config.events, dims=config.dimensions, window_minutes=grain,
                                 window_start=run[0].start, window_end=run[-1].end,
-                                options=config.golden_options, mapping=config.mapping,
+                                options=config.golden_options, mapping=config.mapping, con=con,
                                 with_sessions=session_facts is not None)
         if session_facts is not None:
             session_facts.append(golden.sessions)

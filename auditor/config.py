@@ -14,7 +14,8 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
       batch: {duckdb: warehouse.duckdb, table: qoe_hourly,
               columns: {attempts: n_attempts}, metrics: [attempts, ebvs_rate]}
       legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
-    rules: rules/        # optional: a tolerances.yaml overriding the shipped defaults
+    rules: rules/        # optional: tolerances.yaml / quality.yaml overriding the shipped defaults
+    quality: true        # optional: false (or {enabled: false}) skips the data-quality checks
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ from auditor.events import DEFAULT_DIMS, EventMapping
 from auditor.golden import COMPONENTS, GoldenOptions, check_dims
 from auditor.errors import ConfigError
 from auditor.metrics import catalogue
+from auditor.quality_rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
 from auditor.windows import parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
-TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden")
+TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
                  "dimensions", "metrics", "sessions", "tolerances")
 FILE_FORMATS = ("parquet", "csv", "json")
@@ -91,6 +93,8 @@ class AuditConfig:
     mapping: EventMapping = field(default_factory=EventMapping)
     golden_options: GoldenOptions = field(default_factory=GoldenOptions)
     tolerance_rules: ToleranceRules = field(default_factory=load_tolerance_rules)
+    # the data-quality rules (rules/quality.yaml or the `rules:` folder's); None: checks off
+    quality_rules: QualityRules | None = field(default_factory=load_rules)
     file: str | None = None
 
     def pipeline(self, name: str) -> PipelineConfig:
@@ -130,6 +134,7 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     window_start, window_minutes = _window(doc, data.get("window"))
     options = _golden_options(doc, data.get("golden"))
     rules = _rules(doc, data.get("rules"))
+    quality = _quality(doc, data.get("quality", True), data.get("rules"))
     pipes = data["pipelines"]
     if not isinstance(pipes, Mapping) or not pipes:
         raise doc.error(("pipelines",), "pipelines must map each pipeline's name to its source",
@@ -142,7 +147,8 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
                           hint="configured: " + ", ".join(p.name for p in pipelines))
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
-                       golden_options=options, tolerance_rules=rules, file=doc.file)
+                       golden_options=options, tolerance_rules=rules, quality_rules=quality,
+                       file=doc.file)
 
 
 def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
@@ -238,6 +244,21 @@ def _rules(doc: YamlDoc, value: Any) -> ToleranceRules:
                         "rules names a folder holding tolerances.yaml")
     file = os.path.join(folder, "tolerances.yaml")
     return load_tolerance_rules(file) if os.path.isfile(file) else load_tolerance_rules()
+
+
+def _quality(doc: YamlDoc, value: Any, rules: Any) -> QualityRules | None:
+    """``quality: true|false`` or ``quality: {enabled: true|false}``; the rules come from
+    the ``rules:`` folder's quality.yaml if it has one, else the packaged rules."""
+    path: Path = ("quality",)
+    if isinstance(value, Mapping):
+        doc.check_keys(path, value, ("enabled",))
+        path, value = (*path, "enabled"), value.get("enabled", True)
+    if not isinstance(value, bool):
+        raise doc.error(path, "expected true or false",
+                        "quality: false (or quality: {enabled: false}) turns the data-quality checks off")
+    if not value:
+        return None
+    return load_rules(_resolve(doc, rules) if rules is not None else None)
 
 
 def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -> PipelineConfig:

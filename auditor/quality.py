@@ -33,6 +33,9 @@ SLICED_CHECKS = {
     "orphan_sessions": ("orphan::BIGINT", "1"),
     "events_after_end": ("after_end", "dedup_rows"),
 }
+# A slice's rate is notable ("this slice also has 30% late events") when it is
+# above the check's threshold or at least this many times the overall rate.
+NOTABLE_FACTOR = 3
 _UNITS = {"duplicate_events": "rows", "late_events": "rows", "orphan_sessions": "sessions",
           "events_after_end": "deduplicated rows"}
 # The canonical view's column types (auditor.events); every other column is VARCHAR.
@@ -160,7 +163,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
     rules = rules or load_rules()
     dims = tuple(dims)
     try:
-        salt_row = con.execute("SELECT salt FROM g_meta").fetchone()
+        salt_row = con.execute("SELECT salt FROM g_meta").fetchall()[0]
     except duckdb.CatalogException:
         raise RuntimeError("run_quality() needs the golden stages to have run on this "
                            "connection (compute_golden(..., con=con)); or use check_events()") from None
@@ -210,7 +213,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
 def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
-    return dict(zip(names, cur.fetchone()))
+    return dict(zip(names, cur.fetchall()[0]))
 
 
 def _counts(con, rules: QualityRules, dims, raw, ses, dup) -> dict[str, tuple[int, int, dict]]:
@@ -283,7 +286,34 @@ def slice_rates(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None]
     sums = ", ".join(f"coalesce(sum({n}), 0)::BIGINT, coalesce(sum({d}), 0)::BIGINT"
                      for n, d in SLICED_CHECKS.values())
     row = con.execute(f"SELECT {sums} FROM q_sessions JOIN q_session_dims d USING (sk) WHERE {where}",
-                      list(slice_.values())).fetchone()
+                      list(slice_.values())).fetchall()[0]
     return {c: {"unexpected_count": row[2 * i], "denominator": row[2 * i + 1], "unit": _UNITS[c],
                 "rate": row[2 * i] / row[2 * i + 1] if row[2 * i + 1] else 0.0}
             for i, c in enumerate(SLICED_CHECKS)}
+
+
+def explanation_quality(con: duckdb.DuckDBPyConnection, report: QualityReport,
+                        slice_: Mapping[str, str | None], *, min_support: int = 0) -> dict[str, dict[str, Any]]:
+    """The sliced checks' rates within one explanation's slice, for report.json.
+
+    check -> {rate, unexpected_count, denominator, unit, overall_rate, notable}
+    for the checks ``report`` ran. ``notable``: the slice holds at least
+    ``min_support`` units, has an unexpected count, and its rate is above the
+    check's threshold or at least NOTABLE_FACTOR times the overall rate.
+    Needs :func:`run_quality` to have run on ``con``.
+    """
+    ran = {c.name: c for c in report.checks if c.name in SLICED_CHECKS}
+    if not ran or not set(slice_) <= set(report.dims):
+        return {}
+    out = {}
+    for name, r in slice_rates(con, slice_).items():
+        check = ran.get(name)
+        if check is None:
+            continue
+        overall = check.unexpected_rate
+        notable = (r["unexpected_count"] > 0 and r["denominator"] >= min_support
+                   and (r["rate"] > check.threshold or r["rate"] >= NOTABLE_FACTOR * overall))
+        out[name] = {"rate": r["rate"], "unexpected_count": r["unexpected_count"],
+                     "denominator": r["denominator"], "unit": r["unit"], "overall_rate": overall,
+                     "notable": notable}
+    return out

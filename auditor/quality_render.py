@@ -1,12 +1,14 @@
 """Views of a :class:`~auditor.quality.QualityReport`: a terminal table, a
 Markdown section for summary.md and an HTML section for report.html (the
-template ``templates/quality.html.j2`` only formats; autoescape is on)."""
+template ``templates/quality.html.j2`` only formats; autoescape is on).
+
+The Markdown and HTML views take the report or its ``to_dict()`` (the
+``quality`` field of report.json, which is what ``auditor run`` renders)."""
 from __future__ import annotations
 
 import json
-from importlib.resources import files
-
-import jinja2
+from collections.abc import Mapping
+from typing import Any
 
 from auditor.quality import QualityReport
 
@@ -42,26 +44,30 @@ def _md(text: object) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: QualityReport) -> str:
+def _as_dict(report: QualityReport | Mapping[str, Any]) -> Mapping[str, Any]:
+    return report.to_dict() if isinstance(report, QualityReport) else report
+
+
+def render_markdown(report: QualityReport | Mapping[str, Any]) -> str:
     """The '## Data quality' section of summary.md."""
-    out = [f"## Data quality: {report.status}", "",
+    q = _as_dict(report)
+    out = [f"## Data quality: {q['status']}", "",
            "| check | status | unexpected | of | rate | threshold | blocking |",
            "|---|---|---:|---:|---:|---:|---|"]
-    for c in report.checks:
-        out.append(f"| {c.name} | {c.status} | {c.unexpected_count} | {c.denominator} | "
-                   f"{_pct(c.unexpected_rate)} | {_pct(c.threshold)} | {'yes' if c.blocking else 'no'} |")
-    if report.slices:
+    for c in q["checks"]:
+        out.append(f"| {c['name']} | {c['status']} | {c['unexpected_count']} | {c['denominator']} | "
+                   f"{_pct(c['unexpected_rate'])} | {_pct(c['threshold'])} | "
+                   f"{'yes' if c['blocking'] else 'no'} |")
+    if q["slices"]:
         out += ["", "| check | slice | rate | unexpected | of |", "|---|---|---:|---:|---|"]
-        for s in report.slices:
-            out.append(f"| {s.check} | {_md(s.dimension)} = {_md(s.value)} | {_pct(s.rate)} | "
-                       f"{s.unexpected_count} | {s.denominator} {s.unit} |")
+        for s in q["slices"]:
+            out.append(f"| {s['check']} | {_md(s['dimension'])} = {_md(s['value'])} | {_pct(s['rate'])} | "
+                       f"{s['unexpected_count']} | {s['denominator']} {s['unit']} |")
     return "\n".join(out) + "\n"
 
 
-def render_html(report: QualityReport) -> str:
-    """An HTML ``<section>`` for report.html (escaped; no page chrome)."""
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             loader=jinja2.FunctionLoader(
-                                 lambda name: files("auditor").joinpath("templates", name).read_text("utf-8")))
-    env.filters["pct"] = _pct
-    return env.get_template("quality.html.j2").render(quality=report.to_dict())
+def render_html(report: QualityReport | Mapping[str, Any]) -> str:
+    """An HTML ``<section>`` for report.html (escaped; no page chrome): the template
+    report.html.j2 includes too."""
+    from auditor.render.templating import render_template
+    return render_template("quality.html.j2", quality=_as_dict(report))

@@ -165,6 +165,23 @@ def test_seq_repeated_within_a_session():
     assert got["seq_not_unique"] == (7, 800)
 
 
+def test_seq_repeats_outside_the_live_events_are_counted_too():
+    """Live repeats come from golden's seq_repeat flag; sessions with events that are
+    not live (before the attempt, orphans) are grouped by (session, seq) exactly."""
+    rows = ed.clean(N)
+    t = ed.T0
+    # s00000: a heartbeat at the attempt's seq but earlier ts: before the attempt, and
+    # a repeat of seq 0 (the attempt is live); another at seq 2 (live) repeats seq 2.
+    rows += [ed.event("s00000", 0, t - 5, "heartbeat", event_id="pre"),
+             ed.event("s00000", 2, t + 21600, "heartbeat", event_id="live-rep")]
+    # an orphan whose three events share one seq: two repeats
+    rows += [ed.event("zz", 4, t + k, "heartbeat", event_id=f"zz{k}") for k in range(3)]
+    _, got = counts(rows)
+    assert got["events_before_attempt"] == (1, 805)
+    assert got["seq_not_unique"] == (4, 805)
+    assert got["orphan_sessions"] == (1, N + 1)
+
+
 def test_error_without_fatal_and_end_reason_outside_its_domain():
     rows = ed.clean(N)
     errors = [r for r in rows if r["event_type"] == "error"]

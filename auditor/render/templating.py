@@ -37,6 +37,18 @@ def fmt_slice(value: dict) -> str:
     return ", ".join(f"{k}={'null' if v is None else v}" for k, v in value.items())
 
 
+_QUALITY_PHRASES = {"duplicate_events": "duplicate events", "late_events": "late events",
+                    "orphan_sessions": "orphan sessions", "events_after_end": "events after the end"}
+
+
+def quality_notes(explanation: dict) -> list[str]:
+    """The notable data-quality rates of an explanation's slice, as phrases:
+    '31% late events (2% overall)' (auditor.quality.explanation_quality)."""
+    return [f"{fmt_pct(q['rate'])} {_QUALITY_PHRASES.get(name, name.replace('_', ' '))} "
+            f"({fmt_pct(q['overall_rate'])} overall)"
+            for name, q in (explanation.get("quality") or {}).items() if q.get("notable")]
+
+
 def md_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -47,7 +59,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("auditor", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, slice=fmt_slice, md=md_cell)
+    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, slice=fmt_slice, md=md_cell,
+                       quality_notes=quality_notes)
     return env
 
 

@@ -19,6 +19,8 @@
 -- run ({{ exact_ties }} false) sorts on (seq, ts) and flags such ties
 -- (`tied`); auditor.golden then reruns this file with exact_ties true, which
 -- recomputes just the sessions with a tie in the full order.
+-- seq_repeat (no golden fact reads it) lets the data-quality stage count
+-- repeated seq values without grouping the events by (session, seq) again.
 {% if exact_ties %}
 CREATE OR REPLACE TEMP TABLE g_tied AS SELECT DISTINCT sk FROM g_rows WHERE tied;
 DELETE FROM g_rows WHERE sk IN (SELECT sk FROM g_tied);
@@ -31,7 +33,7 @@ WITH ordered AS (
         sk, seq, ts, et, fatal,
         row_number() OVER w AS pos,
         lead(ts) OVER w AS ts_next,
-        {% if exact_ties %}NULL{% else %}lead(seq) OVER w{% endif %} AS seq_next,
+        lead(seq) OVER w AS seq_next,
         last_value(CASE WHEN et IN (1, 2) THEN et END IGNORE NULLS) OVER w AS ad_last,
         last_value(CASE WHEN et IN (11, 12) THEN et END IGNORE NULLS) OVER w AS seek_last,
         last_value(CASE WHEN et IN (13, 14) THEN et END IGNORE NULLS) OVER w AS stall_last,
@@ -49,7 +51,9 @@ WITH ordered AS (
 )
 SELECT
     sk, pos, ts, ts_next, et,
-    coalesce(seq_next = seq AND ts_next = ts, false) AS tied,
+    {% if exact_ties %}false{% else %}coalesce(seq_next = seq AND ts_next = ts, false){% endif %} AS tied,
+    -- the next live event has the same seq (for the data-quality stage's seq_not_unique)
+    coalesce(seq_next = seq, false) AS seq_repeat,
     anchored IS NOT NULL AS anchored,
     term_seen IS NULL AS before_term,
     -- the first live terminating event of the session

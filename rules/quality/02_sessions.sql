@@ -1,5 +1,5 @@
 -- Quality 2: per-session summary, from the tables the golden stages built
--- (g_narrow, g_dupkeys, g_events, g_first_attempt, g_rows). One row per
+-- (g_narrow, g_dupkeys, g_events, g_rows). One row per
 -- session key that has at least one row with all ordering keys.
 -- Parameters: $max_lateness_ms, $max_duration_ms.
 --
@@ -13,22 +13,34 @@ FROM g_narrow
 WHERE ek IN (SELECT ek FROM g_dupkeys)
 GROUP BY sk, event_id;
 
--- Deduplicated known events per session, and those whose seq repeats.
+-- Deduplicated known events per session.
 CREATE OR REPLACE TEMP TABLE q_known AS
-SELECT sk, sum(n)::BIGINT AS known_rows, sum(n - 1)::BIGINT AS seq_repeats
-FROM (SELECT sk, seq, count(*) AS n FROM g_events GROUP BY sk, seq)
-GROUP BY sk;
+SELECT sk, count(*)::BIGINT AS known_rows FROM g_events GROUP BY sk;
 
--- Live events (from the first attempt on) per session.
+-- Live events (from the first attempt on) per session; seq_repeat (golden
+-- stage 4) flags a live event whose successor in (seq, ts) order has the
+-- same seq, so live_seq_repeats = live rows beyond the first per seq.
 CREATE OR REPLACE TEMP TABLE q_live AS
 SELECT sk,
        count(*)::BIGINT AS live_rows,
+       count(*) FILTER (WHERE seq_repeat)::BIGINT AS live_seq_repeats,
        count(*) FILTER (WHERE NOT before_term AND NOT is_first_term)::BIGINT AS after_end,
        count(*) FILTER (WHERE dur_ms IS NOT NULL)::BIGINT AS intervals,
        count(*) FILTER (WHERE dur_ms IS NOT NULL AND ts_next < ts)::BIGINT AS negative_intervals,
        (arg_max(ts, pos) FILTER (WHERE before_term OR is_first_term)
         - min(ts) FILTER (WHERE pos = 1))::BIGINT AS duration_ms
 FROM g_rows
+GROUP BY sk;
+
+-- Sessions with known events that are not live (orphans, events before the
+-- first attempt; rare): their seq repeats are counted over all their known
+-- events, the exact (session, seq) grouping done for them only.
+CREATE OR REPLACE TEMP TABLE q_seq_other AS
+SELECT sk, sum(n - 1)::BIGINT AS seq_repeats
+FROM (SELECT sk, seq, count(*) AS n FROM g_events
+      WHERE sk IN (SELECT k.sk FROM q_known k LEFT JOIN q_live l USING (sk)
+                   WHERE k.known_rows > coalesce(l.live_rows, 0))
+      GROUP BY sk, seq)
 GROUP BY sk;
 
 CREATE OR REPLACE TEMP TABLE q_sessions AS
@@ -47,7 +59,7 @@ SELECT
     per.rows - coalesce(dups.dup_rows, 0) AS dedup_rows,
     per.late_rows,
     coalesce(k.known_rows, 0) AS known_rows,
-    coalesce(k.seq_repeats, 0) AS seq_repeats,
+    coalesce(o.seq_repeats, l.live_seq_repeats, 0) AS seq_repeats,
     l.sk IS NULL AS orphan,
     CASE WHEN l.sk IS NULL THEN 0 ELSE coalesce(k.known_rows, 0) - l.live_rows END AS before_attempt,
     coalesce(l.after_end, 0) AS after_end,
@@ -58,4 +70,5 @@ SELECT
 FROM per
 LEFT JOIN dups USING (sk)
 LEFT JOIN q_known k USING (sk)
-LEFT JOIN q_live l USING (sk);
+LEFT JOIN q_live l USING (sk)
+LEFT JOIN q_seq_other o USING (sk);
