@@ -109,6 +109,7 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                        window_minutes=config.window_minutes,
                        dimensions=config.dimensions, events=str(config.events),
                        pipelines=tuple(results), verdicts=verdicts, golden_stats=golden_stats,
+                       golden_options=config.golden_options.to_dict(),
                        quality=quality.to_dict() if quality is not None else None,
                        config_file=config.file, auditor_version=__version__)
 

@@ -71,7 +71,7 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
         "dimensions": list(result.dimensions),
         "events": result.events,
         "config": result.config_file,
-        "golden": dict(result.golden_stats),
+        "golden": {**result.golden_stats, "options": dict(result.golden_options)},
         "quality": result.quality,
         "verdicts": [{"metric": v.metric, "agree": list(v.agree), "off": list(v.off),
                       "not_published": list(v.not_published),
