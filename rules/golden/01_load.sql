@@ -24,10 +24,7 @@ SELECT
         WHEN 'resume' THEN 10 WHEN 'seek_end' THEN 11 WHEN 'seek_start' THEN 12
         WHEN 'stall_end' THEN 13 WHEN 'stall_start' THEN 14
         ELSE 0 END::UTINYINT AS et,
-    CASE WHEN event_type NOT IN ('ad_end', 'ad_start', 'attempt', 'bitrate_change',
-        'end', 'error', 'first_frame', 'heartbeat', 'pause', 'resume', 'seek_end',
-        'seek_start', 'stall_end', 'stall_start') OR event_type IS NULL
-         THEN event_type END AS et_other,
+    CASE WHEN et = 0 THEN event_type END AS et_other,  -- DuckDB reads `et` from this SELECT
     bitrate_kbps,
     fatal
 FROM g_input

@@ -7,8 +7,8 @@
 -- over the pair's events; every running fact is such a last_value (the
 -- cheapest running window function in DuckDB), all over one window, so the
 -- events are sorted once. term_seen: a terminating event (end, fatal error)
--- at or before the row; term_before: one strictly before it. A row opens an
--- interval only while term_seen is null.
+-- at or before the row; a row opens an interval only while it is null. Which
+-- terminating event came first is left to the per-session aggregate (05).
 --
 -- Parameters: $any_frame (start_anchor = any_frame: an ad_start before the
 -- first content frame is the video start).
@@ -40,10 +40,7 @@ WITH ordered AS (
         last_value(CASE WHEN et IN (9, 10) THEN et END IGNORE NULLS) OVER w AS pause_last,
         last_value(CASE WHEN et = 7 OR ($any_frame AND et = 2) THEN true END IGNORE NULLS) OVER w AS anchored,
         last_value(CASE WHEN bitrate_kbps > 0 THEN bitrate_kbps END IGNORE NULLS) OVER w AS bitrate_now,
-        last_value(CASE WHEN et = 5 OR (et = 6 AND fatal IS TRUE) THEN true END IGNORE NULLS) OVER w AS term_seen,
-        last_value(CASE WHEN et = 5 OR (et = 6 AND fatal IS TRUE) THEN true END IGNORE NULLS) OVER (
-            PARTITION BY sk ORDER BY seq, ts{% if exact_ties %}, event_id{% endif %}
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS term_before
+        last_value(CASE WHEN et = 5 OR (et = 6 AND fatal IS TRUE) THEN true END IGNORE NULLS) OVER w AS term_seen
     FROM g_live
     {% if exact_ties %}WHERE sk IN (SELECT sk FROM g_tied){% endif %}
     WINDOW w AS (PARTITION BY sk ORDER BY seq, ts{% if exact_ties %}, event_id{% endif %}
@@ -56,8 +53,8 @@ SELECT
     coalesce(seq_next = seq, false) AS seq_repeat,
     anchored IS NOT NULL AS anchored,
     term_seen IS NULL AS before_term,
-    -- the first live terminating event of the session
-    term_seen IS NOT NULL AND term_before IS NULL AS is_first_term,
+    -- a terminating event (the session's first one is the one with the smallest pos)
+    et = 5 OR (et = 6 AND fatal IS TRUE) AS is_term,
     et = 6 AND fatal IS TRUE AS is_fatal,
     CASE
         WHEN ad_last = 2 THEN 'ad'

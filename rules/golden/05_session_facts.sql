@@ -18,12 +18,14 @@ WITH per_session AS (
     SELECT
         r.sk,
         min(r.ts) FILTER (WHERE r.pos = 1) AS start_ts,
-        -- the terminating event, else the last live event
-        arg_max(r.ts, r.pos) FILTER (WHERE (r.before_term OR r.is_first_term)
-                                      AND (c.cut_pos IS NULL OR r.pos <= c.cut_pos)) AS end_ts,
+        -- the terminating event (the timeout's cut, else the first end / fatal error),
+        -- else the last live event
+        CASE WHEN any_value(c.cut_pos) IS NOT NULL THEN max(r.ts) FILTER (WHERE r.pos = c.cut_pos)
+             ELSE coalesce(arg_min(r.ts, r.pos) FILTER (WHERE r.is_term), arg_max(r.ts, r.pos))
+        END AS end_ts,
         coalesce(bool_or(r.anchored AND r.before_term
                          AND (c.cut_pos IS NULL OR r.pos <= c.cut_pos)), false) AS started,
-        coalesce(bool_or(r.is_first_term AND r.is_fatal), false)
+        coalesce(arg_min(r.is_fatal, r.pos) FILTER (WHERE r.is_term), false)
             AND any_value(c.cut_pos) IS NULL AS fatal_end,
         coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 'startup'
             AND (c.cut_pos IS NULL OR r.pos < c.cut_pos)), 0) AS startup_ms,

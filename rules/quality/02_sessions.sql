@@ -24,10 +24,12 @@ CREATE OR REPLACE TEMP TABLE q_live AS
 SELECT sk,
        count(*)::BIGINT AS live_rows,
        count(*) FILTER (WHERE seq_repeat)::BIGINT AS live_seq_repeats,
-       count(*) FILTER (WHERE NOT before_term AND NOT is_first_term)::BIGINT AS after_end,
+       -- rows from the first terminating event on, less that event itself
+       (count(*) FILTER (WHERE NOT before_term)
+        - (count(*) FILTER (WHERE is_term) > 0)::INTEGER)::BIGINT AS after_end,
        count(*) FILTER (WHERE dur_ms IS NOT NULL)::BIGINT AS intervals,
        count(*) FILTER (WHERE dur_ms IS NOT NULL AND ts_next < ts)::BIGINT AS negative_intervals,
-       (arg_max(ts, pos) FILTER (WHERE before_term OR is_first_term)
+       (coalesce(arg_min(ts, pos) FILTER (WHERE is_term), arg_max(ts, pos))
         - min(ts) FILTER (WHERE pos = 1))::BIGINT AS duration_ms
 FROM g_rows
 GROUP BY sk;
