@@ -118,17 +118,21 @@ def _reader_sql(src: EventSource, with_file: bool = False) -> str:
     return f"read_csv({files_sql}, header = true, all_varchar = true, {opts})"
 
 
-def _describe(con: duckdb.DuckDBPyConnection, relation_sql: str, what: str) -> dict[str, str]:
+def describe_columns(con: duckdb.DuckDBPyConnection, relation_sql: str, where: str,
+                     what: str = "the events") -> dict[str, str]:
+    """Column name -> DuckDB type (upper case) of a relation; unreadable input is exit 2."""
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the events: {_first_line(exc)}", file=what,
+        raise InputError(f"cannot read {what}: {first_line(exc)}", file=where,
                          hint="check that the file is complete and of the format its suffix says") from None
     return {r[0]: r[1].upper() for r in rows}
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def first_line(exc: object) -> str:
+    """The first line of an exception's message (DuckDB's carry the query plan after it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | None]:
@@ -205,7 +209,7 @@ def register_events(con: duckdb.DuckDBPyConnection, events: Any, *,
         con.register(f"{view}_src", events)
         src = EventSource(description="<table>", format="table")
         relation = quote_ident(f"{view}_src")
-    schema = _describe(con, relation, src.description)
+    schema = describe_columns(con, relation, src.description)
 
     selects: list[str] = []
     checks: list[tuple[str, str, str]] = []
@@ -252,7 +256,7 @@ def _check_columns_per_file(con, src: EventSource, required: list[str]) -> None:
                            + "[" + ", ".join(_literal(f) for f in src.files) + "]) "
                            "GROUP BY file_name ORDER BY file_name").fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the events: {_first_line(exc)}", file=src.description,
+        raise InputError(f"cannot read the events: {first_line(exc)}", file=src.description,
                          hint="check that the file is complete and of the format its suffix says"
                          ) from None
     for file, names in rows:
@@ -292,7 +296,7 @@ def _check_text_values(con, relation: str, checks, src: EventSource) -> None:
     try:
         row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchall()[0]
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the events: {_first_line(exc)}",
+        raise InputError(f"cannot read the events: {first_line(exc)}",
                          file=src.description) from None
     for i, (col, src_col, _) in enumerate(checks):
         bad, (sample, file) = row[2 * i], row[2 * i + 1] or (None, None)

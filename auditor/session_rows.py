@@ -30,7 +30,7 @@ from auditor.errors import InputError
 from auditor.golden import FACT_TO_COMPONENT, SESSION_FACTS
 from auditor.localize import Localization, localize
 from auditor.metrics import Metric
-from auditor.sources import _describe, _INT_TYPES, register_source
+from auditor.sources import _INT_TYPES, describe_view, register_source
 from auditor.sqlfiles import run_rule
 
 COMPONENT_TO_FACT = {c: f for f, c in FACT_TO_COMPONENT.items()}
@@ -115,7 +115,7 @@ def join_sessions(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig, gold
     ``p_<fact>``); the pipeline's rows are kept to the audited windows (table ``r_windows``)."""
     where = pipeline.sessions or ""
     register_source(con, SourceSpec(kind="file", path=where), "x_pipe_raw")
-    present = _describe(con, "x_pipe_raw", where)
+    present = describe_view(con, "x_pipe_raw", where)
     def src(name: str) -> str:
         return pipeline.columns.get(name, name)
     facts = [f for f in SESSION_FACTS if f in present]

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from auditor.config import PipelineConfig, SourceSpec, redact_url
 from auditor.errors import ConfigError, InputError
-from auditor.events import resolve_files
+from auditor.events import describe_columns, first_line, resolve_files
 from auditor.metrics import catalogue
 from auditor.sqlfiles import quote_ident
 from auditor.windows import iso
@@ -76,12 +76,12 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
     try:
         src = duckdb.connect(spec.database or "", read_only=True)
     except duckdb.Error as exc:
-        raise InputError(f"cannot open the DuckDB database: {_first_line(exc)}", file=spec.database,
+        raise InputError(f"cannot open the DuckDB database: {first_line(exc)}", file=spec.database,
                          hint="is another process writing to it?") from None
     try:
         return src.sql(_select_sql(spec, quote_ident)).to_arrow_table()
     except duckdb.Error as exc:
-        raise InputError(f"cannot read {spec.table or 'the query'}: {_first_line(exc)}",
+        raise InputError(f"cannot read {spec.table or 'the query'}: {first_line(exc)}",
                          file=spec.database, key=spec.table,
                          hint="check the table name (schema.table) or the query") from None
     finally:
@@ -99,7 +99,7 @@ def read_sqlalchemy(spec: SourceSpec) -> pa.Table:
     try:
         engine = sa.create_engine(spec.url or "")
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use this connection URL: {_first_line(exc)}", file=where,
+        raise ConfigError(f"cannot use this connection URL: {first_line(exc)}", file=where,
                           hint="install the engine's driver, e.g. pip install 'auditor[postgres]' "
                                "for postgresql+psycopg://") from None
     try:
@@ -109,7 +109,7 @@ def read_sqlalchemy(spec: SourceSpec) -> pa.Table:
             names = list(result.keys())
             rows = result.fetchall()
     except SQLAlchemyError as exc:
-        raise InputError(f"the query failed: {_first_line(getattr(exc, 'orig', None) or exc)}",
+        raise InputError(f"the query failed: {first_line(getattr(exc, 'orig', None) or exc)}",
                          file=where, key=spec.table,
                          hint="check that the server is reachable and the table or query exists") from None
     finally:
@@ -122,15 +122,11 @@ def read_sqlalchemy(spec: SourceSpec) -> pa.Table:
                          file=where) from None
 
 
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
 
 def plan_layout(con: duckdb.DuckDBPyConnection, view: str, pipeline: PipelineConfig,
                 dims: Sequence[str], where: str) -> CandidateLayout:
     """Map the source's columns onto canonical names and decide how each metric is compared."""
-    present = _describe(con, view, where)
+    present = describe_view(con, view, where)
     def src(name: str) -> str:
         return pipeline.columns.get(name, name)
     for name in ("window_start", *dims):
@@ -166,19 +162,14 @@ def plan_layout(con: duckdb.DuckDBPyConnection, view: str, pipeline: PipelineCon
     return CandidateLayout(columns={n: src(n) for n in used}, metrics=metrics, components=components)
 
 
-def _describe(con: duckdb.DuckDBPyConnection, view: str, where: str) -> dict[str, str]:
-    try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {quote_ident(view)}").fetchall()
-    except duckdb.Error as exc:
-        raise InputError(f"cannot read the pipeline's output: {_first_line(exc)}", file=where,
-                         hint="check that the file is complete and of the format its suffix says") from None
-    return {r[0]: r[1].upper() for r in rows}
+def describe_view(con: duckdb.DuckDBPyConnection, view: str, where: str) -> dict[str, str]:
+    return describe_columns(con, quote_ident(view), where, what="the pipeline's output")
 
 
 def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout: CandidateLayout,
                    dims: Sequence[str], grain_ms: int, where: str, grain_key: str) -> int:
     """Canonicalise the source view into ``table``, checking every value; returns its row count."""
-    types = _describe(con, view, where)
+    types = describe_view(con, view, where)
     q = {n: quote_ident(c) for n, c in layout.columns.items()}
     checks: list[tuple[str, str, str]] = []   # (column, failure predicate, what was expected)
     ws_type = types[layout.columns["window_start"]]
@@ -223,7 +214,7 @@ def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout
     try:
         row = con.execute(f"SELECT {parts} FROM {source}").fetchone()
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the pipeline's output: {_first_line(exc)}", file=where) from None
+        raise InputError(f"cannot read the pipeline's output: {first_line(exc)}", file=where) from None
     finally:
         con.execute("RESET disabled_optimizers")
     for i, (col, _, expected) in enumerate(checks):
