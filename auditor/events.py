@@ -170,8 +170,7 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
         if is_int:
             return f"{q}::BIGINT", None
         if is_text:
-            expr = f"TRY_CAST(nullif(trim({q}), '') AS BIGINT)"
-            return expr, f"nullif(trim({q}), '') IS NOT NULL AND {expr} IS NULL"
+            return _text_cast(q, "BIGINT")
         raise InputError(f"column {src_col!r} has type {typ}; expected an integer",
                          file=where, key=src_col)
     if col in _BOOL_COLUMNS:
@@ -180,8 +179,7 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
         if is_int:
             return f"({q} <> 0)", None
         if is_text:
-            expr = f"TRY_CAST(nullif(trim({q}), '') AS BOOLEAN)"
-            return expr, f"nullif(trim({q}), '') IS NOT NULL AND {expr} IS NULL"
+            return _text_cast(q, "BOOLEAN")
         raise InputError(f"column {src_col!r} has type {typ}; expected a boolean",
                          file=where, key=src_col)
     if typ.startswith(("STRUCT", "MAP")) or typ.endswith("[]"):
@@ -265,6 +263,12 @@ def _check_columns_per_file(con, src: EventSource, required: list[str]) -> None:
             raise InputError(f"required column {missing[0]!r} is missing from this file "
                              f"(other files of {src.description} have it)", file=file,
                              key=missing[0])
+
+
+def _text_cast(q: str, sql_type: str) -> tuple[str, str]:
+    """A text column cast to ``sql_type`` (blank = null), and the predicate of values that fail."""
+    expr = f"TRY_CAST(nullif(trim({q}), '') AS {sql_type})"
+    return expr, f"nullif(trim({q}), '') IS NOT NULL AND {expr} IS NULL"
 
 
 def _floor_div(expr: str, n: int) -> str:

@@ -220,21 +220,17 @@ def _block(block: int, n: int, seed: int, start_ms: int, span_ms: int, total_ses
     def ep(kind: str) -> np.ndarray:
         return ep_kind == names.index(kind)
 
-    k = ep("stall")
-    rows.add(ep_sess[k], ep_ts[k], _T["stall_start"], _ORD_EPISODE)
-    rows.add(ep_sess[k], ep_ts[k] + dur[k], _T["stall_end"], _ORD_EPISODE)
-    k = ep("seek")
-    rows.add(ep_sess[k], ep_ts[k], _T["seek_start"], _ORD_EPISODE)
-    rows.add(ep_sess[k], ep_ts[k] + dur[k], _T["seek_end"], _ORD_EPISODE)
-    k = ep("seek") & seek_stall
-    rows.add(ep_sess[k], ep_ts[k] + pre_stall[k], _T["stall_start"], _ORD_EPISODE)
-    rows.add(ep_sess[k], ep_ts[k] + pre_stall[k] + seek_buffer[k], _T["stall_end"], _ORD_EPISODE)
-    k = ep("pause")
-    rows.add(ep_sess[k], ep_ts[k], _T["pause"], _ORD_EPISODE)
-    rows.add(ep_sess[k], ep_ts[k] + dur[k], _T["resume"], _ORD_EPISODE)
-    k = ep("ad")
-    rows.add(ep_sess[k], ep_ts[k], _T["ad_start"], _ORD_EPISODE)
-    rows.add(ep_sess[k], ep_ts[k] + dur[k], _T["ad_end"], _ORD_EPISODE)
+    def episode(k: np.ndarray, start: np.ndarray, length: np.ndarray, opens: str, closes: str) -> None:
+        rows.add(ep_sess[k], start, _T[opens], _ORD_EPISODE)
+        rows.add(ep_sess[k], start + length, _T[closes], _ORD_EPISODE)
+
+    for kind, opens, closes in (("stall", "stall_start", "stall_end"), ("seek", "seek_start", "seek_end"),
+                                ("pause", "pause", "resume"), ("ad", "ad_start", "ad_end")):
+        k = ep(kind)
+        episode(k, ep_ts[k], dur[k], opens, closes)
+        if kind == "seek":   # the buffering a seek causes, inside the seek
+            k = k & seek_stall
+            episode(k, ep_ts[k] + pre_stall[k], seek_buffer[k], "stall_start", "stall_end")
     # ABR: switch up to the session's top rung, drop below it on congestion, alternately,
     # so every bitrate_change really changes the rendition
     k = ep("bitrate")
