@@ -262,13 +262,22 @@ def _top_slices(con, rules: QualityRules, dims: tuple[str, ...], checks: list[st
     if not dims or not checks:
         return ()
     sums = ", ".join(f"sum({SLICED_CHECKS[c][0]})::BIGINT, sum({SLICED_CHECKS[c][1]})::BIGINT" for c in checks)
+    # one pass over the sessions for every dimension; grouping(d) = 0 marks the
+    # rows grouped by d (a null value of d is a value of its own)
+    idents = [quote_ident(d) for d in dims]
+    flags = ", ".join(f"grouping({i})" for i in idents)
+    rows = con.execute(f"SELECT {flags}, {', '.join(idents)}, {sums} FROM q_sessions "
+                       "JOIN q_session_dims USING (sk) GROUP BY GROUPING SETS ("
+                       + ", ".join(f"({i})" for i in idents) + ")").fetchall()
+    by_dim: dict[str, list[tuple]] = {d: [] for d in dims}
+    for r in rows:
+        k = r[:len(dims)].index(0)
+        by_dim[dims[k]].append((r[len(dims) + k], *r[2 * len(dims):]))
     out: list[SliceRate] = []
     for dim in dims:
-        rows = con.execute(f"SELECT d.{quote_ident(dim)}, {sums} FROM q_sessions "
-                           f"JOIN q_session_dims d USING (sk) GROUP BY 1").fetchall()
         for i, check in enumerate(checks):
             cands = [SliceRate(check=check, dimension=dim, value=r[0], unexpected_count=r[1 + 2 * i],
-                               denominator=r[2 + 2 * i], unit=_UNITS[check]) for r in rows]
+                               denominator=r[2 + 2 * i], unit=_UNITS[check]) for r in by_dim[dim]]
             cands = [s for s in cands if s.unexpected_count and s.denominator >= rules.slice_min_support]
             cands.sort(key=lambda s: (-s.rate, -s.unexpected_count, s.value is None, s.value or ""))
             out.extend(cands[:rules.slice_top])

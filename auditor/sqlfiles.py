@@ -30,8 +30,11 @@ def _prefixed(names: Iterable[str], prefix: str = "", suffix: str = "") -> str:
     return "".join(f", {prefix}{quote_ident(n)}{suffix}" for n in names)
 
 
+# A rules file may {% include "golden/04_intervals.sql" %} another one (a query
+# that is part of a larger statement).
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                          keep_trailing_newline=True)
+                          keep_trailing_newline=True,
+                          loader=jinja2.FunctionLoader(lambda name: read_rule(name)))
 _ENV.filters["prefixed"] = _prefixed
 _ENV.filters["ident"] = quote_ident
 

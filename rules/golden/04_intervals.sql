@@ -1,4 +1,8 @@
 -- Stage 4: player state intervals (metrics.md 2), one ordered pass.
+-- A query, not a statement: 05_session_facts.sql includes it and sums its
+-- rows per session in the same pipeline, so the 10M-row interval table is
+-- never written out.
+--
 -- Every live event opens an interval until the next live event,
 -- duration = max(0, ts_next - ts). The state of an interval follows from the
 -- events up to and including the one that opens it, by the priority table:
@@ -17,17 +21,10 @@
 -- about a third of the pass, and it only matters for events of one session
 -- that tie on (seq, ts), which real clients almost never send. So the first
 -- run ({{ exact_ties }} false) sorts on (seq, ts) and flags such ties
--- (`tied`); auditor.golden then reruns this file with exact_ties true, which
--- recomputes just the sessions with a tie in the full order.
+-- (`tied`); auditor.golden then reruns 05 with exact_ties true, which
+-- recomputes just the sessions with a tie (table g_tied) in the full order.
 -- seq_repeat (no golden fact reads it) lets the data-quality stage count
 -- repeated seq values without grouping the events by (session, seq) again.
-{% if exact_ties %}
-CREATE OR REPLACE TEMP TABLE g_tied AS SELECT DISTINCT sk FROM g_rows WHERE tied;
-DELETE FROM g_rows WHERE sk IN (SELECT sk FROM g_tied);
-INSERT INTO g_rows
-{% else %}
-CREATE OR REPLACE TEMP TABLE g_rows AS
-{% endif %}
 WITH ordered AS (
     SELECT
         sk, seq, ts, et, fatal,
@@ -67,4 +64,4 @@ SELECT
     CASE WHEN term_seen IS NULL AND ts_next IS NOT NULL
          THEN greatest(ts_next - ts, 0) END AS dur_ms,
     bitrate_now
-FROM ordered;
+FROM ordered

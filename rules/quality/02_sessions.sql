@@ -1,5 +1,5 @@
 -- Quality 2: per-session summary, from the tables the golden stages built
--- (g_narrow, g_dupkeys, g_events, g_rows). One row per
+-- (g_narrow, g_dupkeys, g_events, g_facts). One row per
 -- session key that has at least one row with all ordering keys.
 -- Parameters: $max_lateness_ms, $max_duration_ms.
 --
@@ -17,22 +17,14 @@ GROUP BY sk, event_id;
 CREATE OR REPLACE TEMP TABLE q_known AS
 SELECT sk, count(*)::BIGINT AS known_rows FROM g_events GROUP BY sk;
 
--- Live events (from the first attempt on) per session; seq_repeat (golden
--- stage 4) flags a live event whose successor in (seq, ts) order has the
--- same seq, so live_seq_repeats = live rows beyond the first per seq.
+-- Live events (from the first attempt on) per session: golden counts them
+-- while it sums the intervals (rules/golden/05_session_facts.sql):
+-- live_seq_repeats = live rows beyond the first per seq (stage 4's
+-- seq_repeat), after_end = live rows after the terminating event,
+-- duration_ms = first attempt to termination (the inactivity cut aside).
 CREATE OR REPLACE TEMP TABLE q_live AS
-SELECT sk,
-       count(*)::BIGINT AS live_rows,
-       count(*) FILTER (WHERE seq_repeat)::BIGINT AS live_seq_repeats,
-       -- rows from the first terminating event on, less that event itself
-       (count(*) FILTER (WHERE NOT before_term)
-        - (count(*) FILTER (WHERE is_term) > 0)::INTEGER)::BIGINT AS after_end,
-       count(*) FILTER (WHERE dur_ms IS NOT NULL)::BIGINT AS intervals,
-       count(*) FILTER (WHERE dur_ms IS NOT NULL AND ts_next < ts)::BIGINT AS negative_intervals,
-       (coalesce(arg_min(ts, pos) FILTER (WHERE is_term), arg_max(ts, pos))
-        - min(ts) FILTER (WHERE pos = 1))::BIGINT AS duration_ms
-FROM g_rows
-GROUP BY sk;
+SELECT sk, live_rows, live_seq_repeats, after_end, intervals, negative_intervals, duration_ms
+FROM g_facts;
 
 -- Sessions with known events that are not live (orphans, events before the
 -- first attempt; rare): their seq repeats are counted over all their known
