@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from auditor.events import DEFAULT_DIMS, EventMapping
 from auditor.golden import COMPONENTS, GoldenOptions, check_dims
 from auditor.errors import ConfigError
-from auditor.judges import BUILTIN, ENGINE_HINT, ENGINES
+from auditor.judges import BUILTIN, check_engine
 from auditor.metrics import catalogue
 from auditor.quality_rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
@@ -258,10 +258,10 @@ def _quality(doc: YamlDoc, value: Any, rules: Any) -> tuple[QualityRules | None,
     engine = BUILTIN
     if isinstance(value, Mapping):
         doc.check_keys(path, value, ("enabled", "engine"))
-        engine = value.get("engine", BUILTIN)
-        if engine not in ENGINES:
-            raise doc.error((*path, "engine"), f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}",
-                            ENGINE_HINT)
+        try:
+            engine = check_engine(value.get("engine", BUILTIN))
+        except ConfigError as exc:
+            raise doc.error((*path, "engine"), exc.message, exc.hint) from None
         path, value = (*path, "enabled"), value.get("enabled", True)
     if not isinstance(value, bool):
         raise doc.error(path, "expected true or false",

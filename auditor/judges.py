@@ -44,7 +44,8 @@ class Outcome:
 def check_engine(engine: str) -> str:
     """``engine`` if it names a judge, else a ConfigError listing them."""
     if engine not in ENGINES:
-        raise ConfigError(f"unknown data-quality engine {engine!r}", key="engine", hint=ENGINE_HINT)
+        raise ConfigError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}",
+                          key="engine", hint=ENGINE_HINT)
     return engine
 
 
