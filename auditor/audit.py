@@ -11,7 +11,9 @@ the last golden run, on the tables golden left on that connection: they cover
 every event in ``events:`` (golden reads all of them; only its last stage
 keeps the audited windows), and each explanation of a failing metric gets
 the quality rates of its slice. A failing blocking check fails the audit
-(exit 1); a failing non-blocking one is a warning in the report.
+(exit 1); a failing non-blocking one is a warning in the report. auditor
+judges the counts itself unless audit.yaml says ``quality: {engine:
+great_expectations}``: importing GX would cost more CPU than a small audit.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from auditor.config import AuditConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
 from auditor.golden import COMPONENTS, compute_golden, connect
+from auditor.judges import preload
 from auditor.metrics import catalogue
 from auditor.quality import QualityReport, explanation_quality, run_quality
 from auditor.quality_rules import QualityRules
@@ -74,8 +77,7 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
     base = math.gcd(config.window_minutes, *grains.values())
     rules = config.quality_rules
     if rules is not None:
-        from auditor import expectations
-        expectations.preload()  # GX imports on a thread while DuckDB computes golden
+        preload(config.quality_engine)  # GX (if it judges) imports on a thread while DuckDB computes golden
     own = con is None
     con = con or connect()
     quality = None
@@ -117,7 +119,7 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
 def _run_quality(con: duckdb.DuckDBPyConnection, config: AuditConfig, rules: QualityRules,
                  say: Progress) -> QualityReport:
     say(f"[quality] checking the events ({rules.source})")
-    report = run_quality(con, rules=rules, dims=config.dimensions)
+    report = run_quality(con, rules=rules, dims=config.dimensions, engine=config.quality_engine)
     issues = [f"{c.name} {c.status}" for c in report.checks if c.status != "pass"]
     say(f"[quality] {report.status}" + (f" ({', '.join(issues)})" if issues else ""))
     return report

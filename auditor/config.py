@@ -15,7 +15,8 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
               columns: {attempts: n_attempts}, metrics: [attempts, ebvs_rate]}
       legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
     rules: rules/        # optional: tolerances.yaml / quality.yaml overriding the shipped defaults
-    quality: true        # optional: false (or {enabled: false}) skips the data-quality checks
+    quality: true        # optional: false (or {enabled: false}) skips the data-quality checks;
+                         # {engine: great_expectations} has GX judge them (default: builtin)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 from auditor.events import DEFAULT_DIMS, EventMapping
 from auditor.golden import COMPONENTS, GoldenOptions, check_dims
 from auditor.errors import ConfigError
+from auditor.judges import BUILTIN, check_engine
 from auditor.metrics import catalogue
 from auditor.quality_rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
@@ -95,6 +97,8 @@ class AuditConfig:
     tolerance_rules: ToleranceRules = field(default_factory=load_tolerance_rules)
     # the data-quality rules (rules/quality.yaml or the `rules:` folder's); None: checks off
     quality_rules: QualityRules | None = field(default_factory=load_rules)
+    # who judges the checks' counts (auditor.judges): builtin (no GX import) or great_expectations
+    quality_engine: str = BUILTIN
     file: str | None = None
 
     def pipeline(self, name: str) -> PipelineConfig:
@@ -134,7 +138,7 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     window_start, window_minutes = _window(doc, data.get("window"))
     options = _golden_options(doc, data.get("golden"))
     rules = _rules(doc, data.get("rules"))
-    quality = _quality(doc, data.get("quality", True), data.get("rules"))
+    quality, engine = _quality(doc, data.get("quality", True), data.get("rules"))
     pipes = data["pipelines"]
     if not isinstance(pipes, Mapping) or not pipes:
         raise doc.error(("pipelines",), "pipelines must map each pipeline's name to its source",
@@ -148,7 +152,7 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
-                       file=doc.file)
+                       quality_engine=engine, file=doc.file)
 
 
 def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
@@ -246,19 +250,25 @@ def _rules(doc: YamlDoc, value: Any) -> ToleranceRules:
     return load_tolerance_rules(file) if os.path.isfile(file) else load_tolerance_rules()
 
 
-def _quality(doc: YamlDoc, value: Any, rules: Any) -> QualityRules | None:
-    """``quality: true|false`` or ``quality: {enabled: true|false}``; the rules come from
-    the ``rules:`` folder's quality.yaml if it has one, else the packaged rules."""
+def _quality(doc: YamlDoc, value: Any, rules: Any) -> tuple[QualityRules | None, str]:
+    """``quality: true|false`` or ``quality: {enabled: true|false, engine: builtin|great_expectations}``
+    -> (rules, engine); the rules come from the ``rules:`` folder's quality.yaml if it has
+    one, else the packaged rules."""
     path: Path = ("quality",)
+    engine = BUILTIN
     if isinstance(value, Mapping):
-        doc.check_keys(path, value, ("enabled",))
+        doc.check_keys(path, value, ("enabled", "engine"))
+        try:
+            engine = check_engine(value.get("engine", BUILTIN))
+        except ConfigError as exc:
+            raise doc.error((*path, "engine"), exc.message, exc.hint) from None
         path, value = (*path, "enabled"), value.get("enabled", True)
     if not isinstance(value, bool):
         raise doc.error(path, "expected true or false",
                         "quality: false (or quality: {enabled: false}) turns the data-quality checks off")
     if not value:
-        return None
-    return load_rules(_resolve(doc, rules) if rules is not None else None)
+        return None, engine
+    return load_rules(_resolve(doc, rules) if rules is not None else None), engine
 
 
 def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -> PipelineConfig:

@@ -10,6 +10,9 @@ SQLAlchemy dialect is not dependable.
 
 GX is quiet here: no usage statistics (``GX_ANALYTICS_ENABLED=false``), no
 progress bars, its loggers at WARNING.
+
+Callers go through :mod:`auditor.judges`, which picks GX or the builtin judge
+(the same verdicts, without this import) from the ``engine`` setting.
 """
 from __future__ import annotations
 
@@ -17,26 +20,18 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from auditor.judges import Outcome, observed_type
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
-@dataclass(frozen=True)
-class Outcome:
-    """One GX expectation's verdict, mapped out of GX's result objects."""
-
-    expectation: str
-    success: bool
-    observed: Any = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
 def preload() -> None:
     """Start importing GX in a background thread (its import takes seconds).
 
-    ``auditor run`` calls this before the golden stages, which run in DuckDB
+    ``auditor quality`` (and ``auditor run`` with ``engine: great_expectations``)
+    calls this before the golden stages, which run in DuckDB
     without the GIL, so the import overlaps with them instead of adding to them.
     """
     if "gx" not in _STATE and "thread" not in _STATE:
@@ -79,13 +74,16 @@ def engine_version() -> str:
     return f"great_expectations {gx.__version__}"
 
 
-def _validate(asset: str, frame, expectations: list) -> list:
+def _validate(asset: str, frame, expectations: list, result_format: str = "SUMMARY") -> list:
+    """GX's results for ``expectations`` on ``frame``; ``result_format`` COMPLETE lists every
+    unexpected row (a result_format given to an expectation itself is not honoured by
+    ``Batch.validate``, which defaults to SUMMARY: at most 20 partial indexes)."""
     gx, batches = _gx()
     suite = gx.ExpectationSuite(name=f"auditor_{asset}")
     for exp in expectations:
         suite.add_expectation(exp)
     batch = batches[asset].get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite)
+    result = batch.validate(suite, result_format=result_format)
     for r in result.results:
         if r.exception_info and r.exception_info.get("raised_exception"):
             raise RuntimeError(f"Great Expectations failed on {r.expectation_config.type}: "
@@ -128,13 +126,15 @@ def validate_columns(actual: Mapping[str, str | None], expected: Mapping[str, st
     gx, _ = _gx()
     cols = list(expected)
     frame = pd.DataFrame({"column": cols,
-                          "actual_type": [actual.get(c) or "<missing>" for c in cols],
+                          "actual_type": [observed_type(actual, c) for c in cols],
                           "expected_type": [expected[c] for c in cols]})
     exp = gx.expectations.ExpectColumnPairValuesToBeEqual(
-        column_A="actual_type", column_B="expected_type", ignore_row_if="neither",
-        result_format={"result_format": "COMPLETE"})
-    (result,) = _validate("column_types", frame, [exp])
+        column_A="actual_type", column_B="expected_type", ignore_row_if="neither")
+    (result,) = _validate("column_types", frame, [exp], result_format="COMPLETE")
     bad = set(result.result.get("unexpected_index_list") or [])
+    if len(bad) != result.result.get("unexpected_count", 0):
+        raise RuntimeError("Great Expectations did not list the unexpected rows of the column contract "
+                           f"({result.result.get('unexpected_count')} unexpected, {len(bad)} listed)")
     return {c: Outcome(expectation=result.expectation_config.type, success=i not in bad,
                        observed=frame["actual_type"][i], details={"expected": expected[c]})
             for i, c in enumerate(cols)}

@@ -2,9 +2,10 @@
 
 The heavy per-event counting is DuckDB SQL under ``rules/quality/``, run on
 the tables the golden stages already built on the same connection, so an
-audit reads its events once. Great Expectations (``auditor.expectations``)
-then validates the compact results: each check's rate against its threshold,
-and a sample of the canonical event view against the column contract.
+audit reads its events once. A judge (``auditor.judges``: auditor's builtin
+one or Great Expectations, the ``engine`` setting) then validates the compact
+results: each check's rate against its threshold, and the canonical event
+view's column types against the contract.
 
 - :func:`run_quality` after the golden stages ran on ``con`` (``auditor run``);
 - :func:`check_events` on its own (``auditor quality``);
@@ -21,6 +22,7 @@ import duckdb
 
 from auditor.errors import ExitCode
 from auditor.events import DEFAULT_DIMS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, EventMapping
+from auditor.judges import GREAT_EXPECTATIONS, check_engine, engine_version, judge_columns, judge_rates, preload
 from auditor.quality_rules import QualityRules, load_rules
 from auditor.sqlfiles import execute_script, quote_ident, render
 
@@ -51,7 +53,7 @@ class CheckResult:
     denominator: int
     unexpected_rate: float        # unexpected_count / denominator; 0.0 when the denominator is 0
     threshold: float
-    success: bool                 # Great Expectations' verdict: unexpected_rate <= threshold
+    success: bool                 # the judge's verdict: unexpected_rate <= threshold
     blocking: bool
     details: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,7 +95,7 @@ class QualityReport:
     dims: tuple[str, ...]
     rules_source: str
     rules_version: int
-    engine: str
+    engine: str                       # who judged: 'auditor builtin' or 'great_expectations 1.24.1'
     totals: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -135,31 +137,35 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
                  rules: QualityRules | None = None,
                  rules_dir: str | os.PathLike | None = None,
                  mapping: EventMapping | None = None,
-                 con: duckdb.DuckDBPyConnection | None = None) -> QualityReport:
-    """Data-quality checks on raw events alone: runs the golden stages, then :func:`run_quality`."""
-    from auditor import expectations
+                 con: duckdb.DuckDBPyConnection | None = None,
+                 engine: str = GREAT_EXPECTATIONS) -> QualityReport:
+    """Data-quality checks on raw events alone: runs the golden stages, then :func:`run_quality`.
+
+    ``engine`` judges the counts (auditor.judges.ENGINES); ``auditor quality``'s default is GX.
+    """
     from auditor.golden import compute_golden, connect
 
     rules = rules or load_rules(rules_dir)
-    expectations.preload()
+    preload(engine)  # GX (if it judges) imports on a thread while DuckDB computes golden
     own = con is None
     con = con or connect()
     try:
         compute_golden(events, dims=dims, mapping=mapping, con=con)
-        return run_quality(con, rules=rules, dims=dims)
+        return run_quality(con, rules=rules, dims=dims, engine=engine)
     finally:
         if own:
             con.close()
 
 
 def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = None,
-                dims: Sequence[str] = DEFAULT_DIMS) -> QualityReport:
+                dims: Sequence[str] = DEFAULT_DIMS, engine: str = GREAT_EXPECTATIONS) -> QualityReport:
     """Run the data-quality checks on ``con``, where the golden stages have run.
 
+    ``engine`` judges the counts: ``great_expectations`` (the default) or ``builtin``
+    (the same verdicts without importing GX; what ``auditor run`` uses by default).
     Leaves ``q_sessions`` and ``q_session_dims`` on ``con`` for :func:`slice_rates`.
     """
-    from auditor import expectations
-
+    check_engine(engine)
     rules = rules or load_rules()
     dims = tuple(dims)
     try:
@@ -192,10 +198,10 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
     execute_script(con, render(rules.read_sql("03_slices.sql"), dims=dims),
                    {**params, "has_orphans": ses["orphans"] > 0})
 
-    counts = _counts(con, rules, dims, raw, ses, dup)
+    counts = _counts(con, rules, dims, raw, ses, dup, engine)
     enabled = [r for r in rules.enabled if r.name in counts]
     rates = {r.name: (counts[r.name][0] / counts[r.name][1] if counts[r.name][1] else 0.0) for r in enabled}
-    verdicts = expectations.validate_rates(rates, {r.name: r.threshold for r in enabled}) if enabled else {}
+    verdicts = judge_rates(engine, rates, {r.name: r.threshold for r in enabled}) if enabled else {}
     checks = tuple(
         CheckResult(name=r.name, description=r.description, unexpected_count=int(counts[r.name][0]),
                     denominator=int(counts[r.name][1]), unexpected_rate=rates[r.name],
@@ -207,7 +213,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
               "sessions_with_attempt": ses["sessions"] - ses["orphans"]}
     return QualityReport(checks=checks, slices=_top_slices(con, rules, dims, sliced), dims=dims,
                          rules_source=rules.source, rules_version=rules.version,
-                         engine=expectations.engine_version(), totals=totals)
+                         engine=engine_version(engine), totals=totals)
 
 
 def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
@@ -216,13 +222,11 @@ def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     return dict(zip(names, cur.fetchall()[0]))
 
 
-def _counts(con, rules: QualityRules, dims, raw, ses, dup) -> dict[str, tuple[int, int, dict]]:
+def _counts(con, rules: QualityRules, dims, raw, ses, dup, engine: str) -> dict[str, tuple[int, int, dict]]:
     """check -> (unexpected_count, denominator, details)."""
-    from auditor import expectations
-
     expected = {c: _TYPES.get(c, "VARCHAR") for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *dims)}
     actual = {r[0]: r[1] for r in con.execute("DESCRIBE g_input").fetchall()}
-    columns = expectations.validate_columns(actual, expected)
+    columns = judge_columns(engine, actual, expected)
     failing = {c: o.observed for c, o in columns.items() if not o.success}
     all_null = [c for c, n in (("received_at", raw["rows_with_received_at"]), ("fatal", raw["rows_with_fatal"]),
                                ("end_reason", raw["rows_with_end_reason"])) if raw["rows"] and not n]

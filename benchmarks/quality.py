@@ -1,15 +1,17 @@
 """Benchmark the data-quality stage: its cost on top of the golden run.
 
-    python benchmarks/quality.py --events 10M [--threads 2]
+    python benchmarks/quality.py --events 10M [--threads 2] [--engine builtin|great_expectations]
 
 Generates N raw events once (a vectorised generator in this file, about 31
 events per session, with 1% redelivered rows, 0.5% orphan sessions, 2% late
 rows, 0.5% events after the end; cached under benchmarks/data/), then in a
 fresh process per mode:
 
-- golden+quality:  compute_golden(), then the Great Expectations import, then
-                   run_quality() on the same connection (what `auditor run`
-                   does), each phase timed on its own (wall and CPU seconds);
+- golden+quality:  compute_golden(), then run_quality() on the same connection
+                   (what `auditor run` does), judged by --engine (default
+                   builtin, as in `auditor run`; with great_expectations the
+                   GX import is timed as a phase of its own before it), each
+                   phase timed on its own (wall and CPU seconds);
 - quality-alone:   check_events(), i.e. `auditor quality` (golden stages +
                    checks; GX imported in the background meanwhile).
 
@@ -104,7 +106,7 @@ import json, resource, sys, time
 from auditor import expectations
 from auditor.golden import compute_golden, connect
 from auditor.quality import check_events, run_quality
-mode, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mode, path, threads, engine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 con = connect(threads=threads)
 out = {}
 
@@ -120,8 +122,10 @@ if mode == "quality-alone":
 else:
     g = phase("golden", lambda: compute_golden(path, con=con))
     out["events"] = g.stats["events"]
-    phase("gx_import", expectations._gx)
-    r = phase("quality", lambda: run_quality(con))
+    if engine == "great_expectations":
+        phase("gx_import", expectations._gx)
+    r = phase("quality", lambda: run_quality(con, engine=engine))
+out["engine"] = r.engine
 out["failed"] = [c.name for c in r.checks if not c.success]
 out["counts"] = {c.name: c.unexpected_count for c in r.checks if c.unexpected_count}
 out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -129,9 +133,9 @@ print(json.dumps(out))
 """
 
 
-def child(mode: str, path: Path, threads: int) -> dict:
+def child(mode: str, path: Path, threads: int, engine: str) -> dict:
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(threads)],
+    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(threads), engine],
                          check=True, capture_output=True, text=True)
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["process_s"] = time.perf_counter() - t
@@ -143,6 +147,8 @@ def main() -> None:
     ap.add_argument("--events", default="1M", help="number of events, e.g. 10M")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--engine", choices=("builtin", "great_expectations"), default="builtin",
+                    help="who judges the counts in golden+quality (quality-alone always uses GX)")
     args = ap.parse_args()
     n = parse_count(args.events)
     path = HERE / "data" / f"quality_events_{n}.parquet"
@@ -152,7 +158,7 @@ def main() -> None:
         print(f"generated {rows:,} events in {time.perf_counter() - t:.1f} s -> {path}", file=sys.stderr)
     for _ in range(args.repeat):
         for mode in ("golden+quality", "quality-alone"):
-            print(mode, json.dumps(child(mode, path, args.threads)), flush=True)
+            print(mode, json.dumps(child(mode, path, args.threads, args.engine)), flush=True)
 
 
 if __name__ == "__main__":

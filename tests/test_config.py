@@ -77,11 +77,27 @@ def test_valid_config_resolves_paths_against_its_folder(folder, monkeypatch):
     (BASE + "  batch:\n    path: x\n", ["audit.yaml:7", "key 'batch' appears twice"]),
     ("events: [unclosed\n", ["not valid YAML"]),
     (BASE + "golden: {start_anchor: sometimes}\n", ["golden.start_anchor", "content_frame or any_frame"]),
+    (BASE + "quality: {engine: gx}\n", ["audit.yaml:7", "quality.engine", "unknown engine 'gx'",
+                                        "builtin, great_expectations", "hint: engine: builtin"]),
+    (BASE + "quality: {enabled: true, engine: [builtin]}\n", ["quality.engine", "unknown engine ['builtin']"]),
+    (BASE + "quality: {engin: builtin}\n", ["quality.engin", "did you mean 'engine'?"]),
 ])
 def test_mistakes_name_file_line_key_and_hint(folder, text, expected):
     message = error(folder, text)
     for part in expected:
         assert part in message, message
+
+
+@pytest.mark.parametrize("quality, rules_on, engine", [
+    ("", True, "builtin"), ("quality: true\n", True, "builtin"), ("quality: {enabled: true}\n", True, "builtin"),
+    ("quality: {engine: great_expectations}\n", True, "great_expectations"),
+    ("quality: {engine: builtin}\n", True, "builtin"),
+    ("quality: {enabled: false, engine: great_expectations}\n", False, "great_expectations"),
+    ("quality: false\n", False, "builtin"),
+])
+def test_quality_engine_defaults_to_builtin_for_run(folder, quality, rules_on, engine):
+    config = load(folder, BASE + quality)
+    assert (config.quality_rules is not None, config.quality_engine) == (rules_on, engine)
 
 
 def test_environment_variables_in_connection_strings(folder, monkeypatch):

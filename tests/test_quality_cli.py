@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
@@ -10,6 +11,9 @@ import eventdata as ed
 from auditor.cli import main
 from auditor.quality import check_events
 from auditor.quality_render import render_html, render_markdown
+from auditor.render.json import report_schema
+
+QUALITY_SCHEMA = {"$defs": report_schema()["$defs"], "$ref": "#/$defs/quality"}   # report.json's quality section
 
 
 def run(capsys, *args) -> tuple[int, str]:
@@ -87,3 +91,29 @@ def test_markdown_and_html_sections_escape_values():
     assert md.startswith("## Data quality: warn") and "cdn = <b>cdn\\|x</b>" in md
     html = render_html(report)
     assert "&lt;b&gt;cdn|x&lt;/b&gt;" in html and "<b>cdn" not in html
+
+
+def test_builtin_engine_gives_the_same_result_as_great_expectations(tmp_path, capsys):
+    """`auditor quality` judges with GX by default; --engine builtin changes only the engine field."""
+    rows = ed.clean(50)
+    for r in rows[:40]:
+        r["received_at"] = r["ts"] + 3_600_000           # late_events fails (a warning)
+    events = write(tmp_path, rows)
+    results = {}
+    for engine in ("great_expectations", "builtin"):
+        args = ["--events", events, "--json", "--dims", "cdn"] + (["--engine", engine] if engine == "builtin" else [])
+        code, output = run(capsys, *args)
+        data = json.loads(output)
+        jsonschema.validate(data, QUALITY_SCHEMA)
+        results[engine] = (code, data)
+    (g_code, gx), (b_code, builtin) = results["great_expectations"], results["builtin"]
+    assert gx.pop("engine").startswith("great_expectations 1.") and builtin.pop("engine") == "auditor builtin"
+    assert g_code == b_code == 0 and builtin["status"] == "warn"
+    assert builtin == gx
+    with pytest.raises(jsonschema.ValidationError):     # the schema names the two judges
+        jsonschema.validate({**builtin, "engine": "pandas"}, QUALITY_SCHEMA)
+
+
+def test_unknown_engine_is_a_usage_error(tmp_path, capsys):
+    code, out, err = run_full(capsys, "--events", write(tmp_path, ed.clean(5)), "--engine", "gx")
+    assert code == 2 and out == "" and "--engine" in err and "builtin" in err

@@ -3,6 +3,8 @@ contract (blocking checks only), and explanations annotated with their slice's r
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -91,7 +93,8 @@ def test_quality_false_skips_the_checks(late_roku, golden_of, capsys):
 
 
 @pytest.mark.parametrize("value,key", [("maybe", "quality"), ({"enabled": 1}, "quality.enabled"),
-                                       ({"on": True}, "quality.on")])
+                                       ({"on": True}, "quality.on"), ({"engine": "gx"}, "quality.engine"),
+                                       ({"engine": "Great Expectations"}, "quality.engine")])
 def test_invalid_quality_key_exits_2_naming_file_line_and_key(workdir, golden_of, capsys, value, key):
     pq.write_table(golden_of(), workdir / "batch.parquet")
     config = write_config(workdir, {"batch": {"path": "batch.parquet"}}, quality=value)
@@ -154,3 +157,44 @@ def test_explanation_rates_are_exact_for_a_conjunction(late_roku, golden_of, cap
     mask = pc.and_(pc.equal(events.column("cdn"), "akamai"), pc.equal(events.column("device"), "roku"))
     n = pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py()
     assert top["quality"]["late_events"]["denominator"] == n == top["quality"]["late_events"]["unexpected_count"]
+
+
+def test_builtin_and_great_expectations_engines_write_the_same_report(late_roku, golden_of, capsys):
+    """audit.yaml's quality.engine only changes who judges: every check, count, rate, success
+    flag, status, slice, explanation annotation and the exit code are the same."""
+    golden = golden_of(dims=("cdn", "device"))
+    row = next(i for i, d in enumerate(golden.column("device").to_pylist()) if d == "roku")
+    pq.write_table(bump(golden, "ebvs", row, 1), late_roku / "batch.parquet")
+    pipelines = {"batch": {"path": "batch.parquet", "dimensions": ["cdn", "device"]}}
+    rules = _blocking_rules(late_roku)
+    runs = {}
+    for name, quality in (("default", True), ("gx", {"engine": "great_expectations"})):
+        code, out, err, report = _run(capsys, late_roku, pipelines, rules=rules, quality=quality)
+        runs[name] = (code, out, report)
+    (b_code, b_out, builtin), (g_code, g_out, gx) = runs["default"], runs["gx"]
+    assert builtin["quality"].pop("engine") == "auditor builtin"
+    assert gx["quality"].pop("engine").startswith("great_expectations 1.")
+    assert b_code == g_code == 1
+    assert builtin["quality"]["status"] == "fail"
+    assert {c["name"]: c["status"] for c in builtin["quality"]["checks"] if c["status"] != "pass"} == {
+        "late_events": "fail"}
+    assert builtin == gx
+    assert b_out == g_out
+    explained = [e for m in builtin["pipelines"][0]["metrics"] for e in m.get("explanations", [])]
+    assert explained and all("quality" in e for e in explained)
+
+
+def test_default_run_never_imports_great_expectations(workdir, golden_of):
+    """In a fresh process (the test process may have imported GX for other tests)."""
+    pq.write_table(golden_of(), workdir / "batch.parquet")
+    config = write_config(workdir, {"batch": {"path": "batch.parquet"}})
+    code = ("import json, sys\nfrom auditor.cli import main\n"
+            f"try:\n    main(['run', '--config', {str(config)!r}, '--quiet', '--out', {str(workdir / 'r')!r}])\n"
+            "except SystemExit as exc:\n    print(json.dumps({'exit': exc.code, "
+            "'gx': sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations')}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"exit": 0, "gx": []}, out.stderr
+    report = json.loads((workdir / "r" / "report.json").read_text())
+    assert report["quality"]["engine"] == "auditor builtin" and report["quality"]["status"] == "pass"
+    assert len(report["quality"]["checks"]) == 14
