@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import settings
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from eventgen import make_events  # noqa: E402
+
+# Property tests check invariants, not speed: hypothesis's default 200 ms
+# per-example deadline turns a loaded CI machine into flaky failures.
+settings.register_profile("auditor", deadline=None)
+settings.load_profile("auditor")
 
 AUDIT_DIMS = ("cdn", "device", "player_version", "country")
 WINDOW = "2025-03-20T14:00:00Z/PT1H"
