@@ -7,7 +7,9 @@ the stages in order on an embedded DuckDB connection.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,8 +22,6 @@ from auditor.errors import ConfigError, InputError
 from auditor.events import DEFAULT_DIMS, EventMapping, EventSource, register_events
 from auditor.sqlfiles import quote_ident, run_rule
 
-# 04_intervals is a query that 05_session_facts includes (one pipeline, no interval table)
-STAGES = ("01_load", "02_dedup", "03_live", "05_session_facts", "06_attributes", "07_aggregate")
 COMPONENTS = ("attempts", "plays", "ebvs", "vsf", "vpf", "vst_ms_sum", "play_ms", "stall_ms",
               "bitrate_kbps_ms")
 SESSION_FACTS = ("attempt", "started", "ebvs", "vsf", "vpf", "vst_ms", "play_ms", "stall_ms",
@@ -133,13 +133,17 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                    window_start: datetime | str | None = None, window_end: datetime | str | None = None,
                    options: GoldenOptions | None = None, with_sessions: bool = False,
                    mapping: EventMapping | None = None,
-                   con: duckdb.DuckDBPyConnection | None = None) -> GoldenResult:
+                   con: duckdb.DuckDBPyConnection | None = None,
+                   bucket_rows: int | None = None) -> GoldenResult:
     """Recompute the golden metrics from raw events.
 
     ``events``: Parquet file / glob / (Hive-partitioned) folder, JSON Lines or CSV, or a
     pyarrow Table in the raw-events schema. ``window_start`` (with ``window_end``, or one
     window of ``window_minutes``) restricts the result to sessions attributed to those
     windows; without it every window in the data is computed.
+
+    Inputs of more than twice ``bucket_rows`` rows (default: :func:`default_bucket_rows`)
+    are processed in session buckets of about that size, which bounds memory.
     """
     options = options or GoldenOptions()
     dims = check_dims(dims)
@@ -172,7 +176,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             "window_to_ms": end_ms,
         }
         try:
-            _run_stages(con, dims, params)
+            _run_stages(con, dims, params, bucket_rows)
         except duckdb.ConversionException as exc:
             raise InputError(f"a value in the events cannot be converted: {exc}",
                              file=source.description) from None
@@ -206,23 +210,119 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             con.close()
 
 
-def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict) -> None:
+def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
+                bucket_rows: int | None = None) -> None:
     for salt in range(4):
-        params["salt"] = salt
-        run_rule(con, "golden/01_load.sql", params)
         if not _session_keys_collide(con, salt):
             break
     else:  # pragma: no cover - four independent 64-bit collisions in a row
         raise RuntimeError("session keys collide under every salt")
+    params["salt"] = salt
     # The salt in use, for later stages on this connection that join g_input to
     # session keys (the data-quality stage; docs/quality.md).
     con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
+    rows = con.execute("SELECT count(*) FROM g_input").fetchall()[0][0]
+    bucket_rows = bucket_rows or default_bucket_rows(con)
+    _drop(con, "g_narrow")  # a view after a bucketed run on this connection
+    # Up to two buckets' worth the input runs in one pass: writing the spool
+    # would cost more than the smaller sorts and hash tables save.
+    buckets = 1 if rows <= 2 * bucket_rows else -(-rows // bucket_rows)
+    if buckets == 1:
+        run_rule(con, "golden/01_load.sql", params, spool=False)
+        _session_stages(con, dims, params)
+    else:
+        _run_buckets(con, dims, params, buckets)
+    for stage in ("06_attributes", "07_aggregate"):
+        run_rule(con, f"golden/{stage}.sql", params, dims=dims)
+
+
+def _session_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict) -> None:
+    """Stages 2-5 on the sessions in g_narrow."""
     timeout = params["inactivity_timeout_ms"] is not None
-    for stage in STAGES[1:]:
+    for stage in ("02_dedup", "03_live", "05_session_facts"):
         run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False, timeout=timeout)
-        if stage == "05_session_facts" and con.execute(
-                "SELECT count(*) FROM g_facts WHERE tied").fetchall()[0][0]:
-            run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=True, timeout=timeout)
+    if con.execute("SELECT count(*) FROM g_facts WHERE tied").fetchall()[0][0]:
+        run_rule(con, "golden/05_session_facts.sql", params, dims=dims, exact_ties=True, timeout=timeout)
+
+
+# Tables stages 2-5 leave per bucket that later stages (06, 07, data quality) read whole.
+_BUCKET_TABLES = ("g_dupkeys", "g_first_attempt", "g_facts")
+
+
+def _run_buckets(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
+                 buckets: int) -> None:
+    """Stages 2-5 one session bucket at a time (01_load.sql: the spool).
+
+    The narrow rows are read once and written to Parquet files per bucket in a
+    folder that lives as long as the connection (g_narrow then becomes a view
+    over all of them, for the data-quality stage). Sessions never span buckets,
+    so every stage gives the same rows as on the whole input.
+    """
+    temp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
+    if temp:
+        os.makedirs(temp, exist_ok=True)
+    spool = tempfile.mkdtemp(prefix="golden-spool-", dir=temp)
+    weakref.finalize(con, shutil.rmtree, spool, True)
+    run_rule(con, "golden/01_load.sql", {**params, "buckets": buckets, "spool": spool}, spool=True)
+    first = True
+    for b in range(buckets):
+        part = os.path.join(spool, f"bucket={b}")
+        if not os.path.isdir(part):  # no session hashed here
+            continue
+        con.execute("CREATE OR REPLACE TEMP TABLE g_narrow AS "
+                    "SELECT * FROM read_parquet($files, hive_partitioning = false)",
+                    {"files": os.path.join(part, "*.parquet")})
+        _session_stages(con, dims, params)
+        for table in _BUCKET_TABLES:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_all AS SELECT * FROM {table}" if first
+                        else f"INSERT INTO {table}_all SELECT * FROM {table}")
+        first = False
+    for table in (*_BUCKET_TABLES, "g_narrow"):
+        _drop(con, table)
+    for table in _BUCKET_TABLES:
+        con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
+    # a view cannot hold a bound parameter: the folder is ours, quoted as a literal
+    files = os.path.join(spool, "*", "*.parquet").replace("'", "''")
+    con.execute("CREATE OR REPLACE TEMP VIEW g_narrow AS "
+                f"SELECT * FROM read_parquet('{files}', hive_partitioning = false)")
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the temp table or view ``name`` if there is one (our own table names)."""
+    kinds = con.execute("SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $n "
+                        "UNION ALL SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $n",
+                        {"n": name}).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} {name}")
+
+
+def default_bucket_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """Input rows per session bucket: $AUDITOR_BUCKET_ROWS, else one per 512 bytes of
+    DuckDB's memory limit (5.9M rows under the default 3 GB). Measured on 50M events
+    (benchmarks/RESULTS.md): 11M-row buckets 85 s, peak 2.4 GB; 5M-row buckets
+    80 s, peak 2.0 GB; one pass over 10M rows peaks at about 1.5 GB."""
+    env = os.environ.get("AUDITOR_BUCKET_ROWS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ConfigError(f"AUDITOR_BUCKET_ROWS must be a positive whole number, not {env!r}",
+                              key="AUDITOR_BUCKET_ROWS")
+        return value
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    return max(1, _bytes(limit) // 512)
+
+
+_UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def _bytes(setting: str) -> int:
+    """DuckDB's rendering of a memory setting ('2.7 GiB', '128.0 MiB', '0 bytes') in bytes."""
+    number, _, unit = setting.strip().partition(" ")
+    return int(float(number) * _UNITS.get(unit.strip() or "B", 1))
 
 
 def _session_keys_collide(con: duckdb.DuckDBPyConnection, salt: int) -> bool:

@@ -1,17 +1,19 @@
 """Benchmark the golden calculator: events/s and peak memory.
 
-    python benchmarks/golden.py --events 10M [--events 50M] [--threads 2]
+    python benchmarks/golden.py --events 10M [--events 50M] [--threads 2] [--repeat 3]
 
 Generates the events once with the project's generator (cached under
 benchmarks/data/, about 31 events per session), then runs `auditor golden`
 in a fresh process per size so peak memory (max RSS of that process) is the
-calculator's own. Prints one line per size.
+calculator's own. Prints one line per run and, with --repeat, the median per
+size (wall times on a shared 2-core VM swing by 10-20% from run to run).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -67,15 +69,22 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 1.5GB")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size (median printed)")
     args = ap.parse_args()
     sizes = sorted(parse_count(s) for s in (args.events or ["1M", "10M"]))
     print(f"machine: {os.cpu_count()} cores; threads={args.threads}; memory_limit={args.memory_limit}")
     for n in sizes:
         path = ensure_events(n, args.seed)
-        seconds, peak_mb, what = run_once(path, args.threads, args.memory_limit)
-        events = int(what.split(" events")[0].replace(",", ""))
-        print(f"{n / 1e6:>5.0f}M target: {what}: {seconds:6.2f} s, "
-              f"{events / seconds / 1e6:5.2f} M events/s, peak RSS {peak_mb:,.0f} MB")
+        runs = []
+        for _ in range(args.repeat):
+            seconds, peak_mb, what = run_once(path, args.threads, args.memory_limit)
+            events = int(what.split(" events")[0].replace(",", ""))
+            runs.append(seconds)
+            print(f"{n / 1e6:>5.0f}M target: {what}: {seconds:6.2f} s, "
+                  f"{events / seconds / 1e6:5.2f} M events/s, peak RSS {peak_mb:,.0f} MB", flush=True)
+        if args.repeat > 1:
+            print(f"{n / 1e6:>5.0f}M median of {args.repeat}: {statistics.median(runs):6.2f} s "
+                  f"(min {min(runs):.2f}, max {max(runs):.2f})")
 
 
 if __name__ == "__main__":
