@@ -53,14 +53,16 @@ SELECT
     -- a terminating event (the session's first one is the one with the smallest pos)
     et = 5 OR (et = 6 AND fatal IS TRUE) AS is_term,
     et = 6 AND fatal IS TRUE AS is_fatal,
+    -- state code (small integers, cheaper than names in the sums of 05):
+    -- 1 ad, 2 startup, 3 seeking, 4 stalled, 5 paused, 6 playing
     CASE
-        WHEN ad_last = 2 THEN 'ad'
-        WHEN anchored IS NULL THEN 'startup'
-        WHEN seek_last = 12 THEN 'seeking'
-        WHEN stall_last = 14 THEN 'stalled'
-        WHEN pause_last = 9 THEN 'paused'
-        ELSE 'playing'
-    END AS state,
+        WHEN ad_last = 2 THEN 1
+        WHEN anchored IS NULL THEN 2
+        WHEN seek_last = 12 THEN 3
+        WHEN stall_last = 14 THEN 4
+        WHEN pause_last = 9 THEN 5
+        ELSE 6
+    END::UTINYINT AS state,
     CASE WHEN term_seen IS NULL AND ts_next IS NOT NULL
          THEN greatest(ts_next - ts, 0) END AS dur_ms,
     bitrate_now

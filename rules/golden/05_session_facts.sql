@@ -43,13 +43,13 @@ WITH r AS {% if timeout %}MATERIALIZED {% endif %}(
                          AND (c.cut_pos IS NULL OR r.pos <= c.cut_pos)), false) AS started,
         coalesce(arg_min(r.is_fatal, r.pos) FILTER (WHERE r.is_term), false)
             AND any_value(c.cut_pos) IS NULL AS fatal_end,
-        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 'startup'
+        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 2 /* startup */
             AND (c.cut_pos IS NULL OR r.pos < c.cut_pos)), 0) AS startup_ms,
-        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 'playing'
+        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 6 /* playing */
             AND (c.cut_pos IS NULL OR r.pos < c.cut_pos)), 0) AS play_ms,
-        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 'stalled'
+        coalesce(sum(r.dur_ms) FILTER (WHERE r.state = 4 /* stalled */
             AND (c.cut_pos IS NULL OR r.pos < c.cut_pos)), 0) AS stall_ms,
-        coalesce(sum(r.dur_ms * r.bitrate_now) FILTER (WHERE r.state = 'playing'
+        coalesce(sum(r.dur_ms * r.bitrate_now) FILTER (WHERE r.state = 6 /* playing */
             AND (c.cut_pos IS NULL OR r.pos < c.cut_pos)), 0) AS bitrate_kbps_ms,
         bool_or(r.tied) AS tied,
         count(*) AS live_rows,
