@@ -85,8 +85,6 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
         golden_stats = _load_golden(con, config, audited, base, say)
         if rules is not None:
             quality = _run_quality(con, config, rules, say)
-        con.register("r_windows_src", pa.table({"start_ms": [w.start_ms for w in audited]}))
-        con.execute("CREATE OR REPLACE TEMP TABLE r_windows AS SELECT * FROM r_windows_src")
         results = []
         for i, pipeline in enumerate(config.pipelines, 1):
             say(f"[{i}/{len(config.pipelines)}] reconciling {pipeline.name} ({pipeline.source.describe()})")
@@ -141,8 +139,9 @@ def _annotate(con: duckdb.DuckDBPyConnection, result: PipelineResult, quality: Q
 
 def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
                  grain: int, say: Progress, session_facts: list[pa.Table] | None = None) -> dict[str, int]:
-    """Golden at ``grain`` minutes for every audited window, into table ``r_golden``; with a
-    ``session_facts`` list, golden's per-session facts of each run are appended to it."""
+    """Golden at ``grain`` minutes for every audited window, into table ``r_golden`` (and the
+    windows' starts into ``r_windows``); with a ``session_facts`` list, golden's per-session
+    facts of each run are appended to it."""
     tables, events, sessions = [], 0, 0
     runs = contiguous_runs(audited)
     for k, run in enumerate(runs, 1):
@@ -163,6 +162,8 @@ def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: S
     con.execute(f"CREATE OR REPLACE TEMP TABLE r_golden AS SELECT epoch_ms(window_start) AS window_ms, "
                 f"{cols} FROM r_golden_src")
     con.unregister("r_golden_src")
+    con.execute("CREATE OR REPLACE TEMP TABLE r_windows AS SELECT unnest($starts::BIGINT[]) AS start_ms",
+                {"starts": [w.start_ms for w in audited]})
     return {"events": events, "sessions": sessions, "grain_minutes": grain}
 
 

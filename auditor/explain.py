@@ -130,8 +130,6 @@ def explain_metric(config: AuditConfig, pipeline: str, metric: str, windows: Seq
     try:
         golden_sessions: list | None = [] if spec.sessions else None
         _load_golden(con, config, audited, math.gcd(config.window_minutes, grain), say, golden_sessions)
-        con.register("r_windows_src", pa.table({"start_ms": [w.start_ms for w in audited]}))
-        con.execute("CREATE OR REPLACE TEMP TABLE r_windows AS SELECT * FROM r_windows_src")
         say(f"reconciling {spec.name} ({spec.source.describe()})")
         result = reconcile_pipeline(
             con, spec, index=1, dims=dims, grain_minutes=grain, windows=audited,

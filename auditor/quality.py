@@ -265,28 +265,28 @@ def _top_slices(con, rules: QualityRules, dims: tuple[str, ...], checks: list[st
     """Per check and dimension: the values with the highest rates among those with enough support."""
     if not dims or not checks:
         return ()
-    sums = ", ".join(f"sum({SLICED_CHECKS[c][0]})::BIGINT, sum({SLICED_CHECKS[c][1]})::BIGINT" for c in checks)
-    # one pass over the sessions for every dimension; grouping(d) = 0 marks the
-    # rows grouped by d (a null value of d is a value of its own)
+    # One pass over the sessions for every dimension (grouping(d) = 0 marks the
+    # rows grouped by d; a null value of d is a value of its own); the support
+    # filter and the top values per (dimension, check) are chosen in SQL, so
+    # Python sees at most dims x checks x top rows, not every asset id.
     idents = [quote_ident(d) for d in dims]
-    flags = ", ".join(f"grouping({i})" for i in idents)
-    rows = con.execute(f"SELECT {flags}, {', '.join(idents)}, {sums} FROM q_sessions "
-                       "JOIN q_session_dims USING (sk) GROUP BY GROUPING SETS ("
-                       + ", ".join(f"({i})" for i in idents) + ")").fetchall()
-    by_dim: dict[str, list[tuple]] = {d: [] for d in dims}
-    for r in rows:
-        k = r[:len(dims)].index(0)
-        by_dim[dims[k]].append((r[len(dims) + k], *r[2 * len(dims):]))
-    out: list[SliceRate] = []
-    for dim in dims:
-        for i, check in enumerate(checks):
-            cands = [SliceRate(check=check, dimension=dim, value=r[0], unexpected_count=r[1 + 2 * i],
-                               denominator=r[2 + 2 * i], unit=_UNITS[check]) for r in by_dim[dim]]
-            cands = [s for s in cands if s.unexpected_count and s.denominator >= rules.slice_min_support]
-            cands.sort(key=lambda s: (-s.rate, -s.unexpected_count, s.value is None, s.value or ""))
-            out.extend(cands[:rules.slice_top])
-    order = {c: i for i, c in enumerate(checks)}
-    return tuple(sorted(out, key=lambda s: (order[s.check], dims.index(s.dimension), -s.rate)))
+    per_check = ", ".join(f"{{'c': {i}, 'n': sum({SLICED_CHECKS[c][0]})::BIGINT, "
+                          f"'d': sum({SLICED_CHECKS[c][1]})::BIGINT}}" for i, c in enumerate(checks))
+    rows = con.execute(f"""
+        WITH g AS (
+            SELECT list_position([{", ".join(f"grouping({i})" for i in idents)}], 0) AS k,
+                   [{", ".join(f"{i}::VARCHAR" for i in idents)}] AS vals, [{per_check}] AS cs
+            FROM q_sessions JOIN q_session_dims USING (sk)
+            GROUP BY GROUPING SETS ({", ".join(f"({i})" for i in idents)})
+        ), u AS (SELECT k, vals[k] AS value, unnest(cs) AS x FROM g)
+        SELECT k, value, x.c, x.n, x.d FROM u
+        WHERE x.n > 0 AND x.d >= $min_support
+        QUALIFY row_number() OVER (PARTITION BY k, x.c
+                                   ORDER BY x.n / x.d DESC, x.n DESC, value IS NULL, value) <= $top
+        ORDER BY x.c, k, x.n / x.d DESC, x.n DESC, value IS NULL, value""",
+                       {"min_support": rules.slice_min_support, "top": rules.slice_top}).fetchall()
+    return tuple(SliceRate(check=checks[c], dimension=dims[k - 1], value=value, unexpected_count=n,
+                           denominator=d, unit=_UNITS[checks[c]]) for k, value, c, n, d in rows)
 
 
 def slice_rates(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None]) -> dict[str, dict[str, Any]]:
