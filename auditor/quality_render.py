@@ -49,8 +49,12 @@ def _as_dict(report: QualityReport | Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def render_markdown(report: QualityReport | Mapping[str, Any]) -> str:
-    """The '## Data quality' section of summary.md."""
+    """The '## Data quality' section of summary.md: every check, and the top slices
+    of the checks that did not pass (summary.md is read in CI logs and PR comments;
+    every slice is in report.json and report.html)."""
     q = _as_dict(report)
+    failing = {c["name"] for c in q["checks"] if c["status"] != "pass"}
+    shown = [s for s in q["slices"] if s["check"] in failing]
     out = [f"## Data quality: {q['status']}", "",
            "| check | status | unexpected | of | rate | threshold | blocking |",
            "|---|---|---:|---:|---:|---:|---|"]
@@ -58,11 +62,14 @@ def render_markdown(report: QualityReport | Mapping[str, Any]) -> str:
         out.append(f"| {c['name']} | {c['status']} | {c['unexpected_count']} | {c['denominator']} | "
                    f"{_pct(c['unexpected_rate'])} | {_pct(c['threshold'])} | "
                    f"{'yes' if c['blocking'] else 'no'} |")
-    if q["slices"]:
+    if shown:
         out += ["", "| check | slice | rate | unexpected | of |", "|---|---|---:|---:|---|"]
-        for s in q["slices"]:
+        for s in shown:
             out.append(f"| {s['check']} | {_md(s['dimension'])} = {_md(s['value'])} | {_pct(s['rate'])} | "
                        f"{s['unexpected_count']} | {s['denominator']} {s['unit']} |")
+    if len(shown) < len(q["slices"]):
+        out += ["", f"{len(q['slices']) - len(shown)} slice rates of passing checks are in "
+                    "report.json and report.html."]
     return "\n".join(out) + "\n"
 
 

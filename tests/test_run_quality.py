@@ -71,6 +71,26 @@ def test_non_blocking_failure_is_a_warning_and_exits_0(late_roku, golden_of, cap
     assert '<span class="warn">warn</span>' in html
 
 
+def test_summary_lists_slices_of_checks_that_did_not_pass(late_roku, golden_of, capsys):
+    """summary.md is for CI logs and PR comments: the slices of failing or warning
+    checks; those of passing checks stay in report.json and report.html."""
+    events = pq.read_table(late_roku / "events.parquet")
+    pq.write_table(pa.concat_tables([events, events.slice(0, 5)]), late_roku / "events.parquet")
+    pq.write_table(golden_of(), late_roku / "batch.parquet")
+    code, out, _, report = _run(capsys, late_roku, {"batch": {"path": "batch.parquet"}})
+    assert code == 0
+    status = {c["name"]: c["status"] for c in report["quality"]["checks"]}
+    assert status["late_events"] == "warn" and status["duplicate_events"] == "pass"
+    passing = [s for s in report["quality"]["slices"] if s["check"] == "duplicate_events"]
+    assert passing  # 5 redelivered rows: a passing check with slice rates
+    slice_table = out.split("## Data quality")[1].split("| check | slice |")[1]
+    assert "| late_events | device = roku | 100% | 501 | 501 rows |" in slice_table
+    assert "| duplicate_events |" not in slice_table
+    assert f"{len(passing)} slice rates of passing checks are in report.json and report.html." in out
+    html = (late_roku / "r" / "report.html").read_text()
+    assert html.count("<tr><td>duplicate_events</td>") == len(passing)
+
+
 def test_blocking_failure_exits_1_even_when_every_pipeline_agrees(late_roku, golden_of, capsys):
     pq.write_table(golden_of(), late_roku / "batch.parquet")
     code, out, _, report = _run(capsys, late_roku, {"batch": {"path": "batch.parquet"}},
