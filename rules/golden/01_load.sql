@@ -34,7 +34,7 @@ SELECT
     CASE WHEN et = 0 THEN event_type END AS et_other,  -- DuckDB reads `et` from this SELECT
     bitrate_kbps,
     fatal{% if spool %},
-    hash(session_id, $salt::BIGINT) % $buckets::UBIGINT AS bucket{% endif %}
+    sk % $buckets::UBIGINT AS bucket{% endif %}
 FROM g_input
 -- Rows without the keys needed to deduplicate and order them cannot take
 -- part (docs/spec-decisions.md); the data-quality stage counts them.
