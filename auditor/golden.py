@@ -176,7 +176,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             "window_to_ms": end_ms,
         }
         try:
-            _run_stages(con, dims, params, bucket_rows)
+            _run_stages(con, dims, params, bucket_rows, _input_rows(con, source))
         except duckdb.ConversionException as exc:
             raise InputError(f"a value in the events cannot be converted: {exc}",
                              file=source.description) from None
@@ -210,8 +210,19 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             con.close()
 
 
+def _input_rows(con: duckdb.DuckDBPyConnection, source: EventSource) -> int:
+    """Rows in the input, to choose between one pass and buckets: exact for Parquet
+    (footer metadata) and tables; for text files an upper estimate from their size
+    (counting would parse them once more), which errs towards buckets."""
+    if source.format in ("parquet", "table"):
+        return con.execute("SELECT count(*) FROM g_input").fetchall()[0][0]
+    # a JSON or CSV event takes over 100 bytes; compressed, over 10
+    return sum(os.path.getsize(f) // (10 if f.endswith((".gz", ".zst", ".bz2")) else 100)
+               for f in source.files)
+
+
 def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
-                bucket_rows: int | None = None) -> None:
+                bucket_rows: int | None, rows: int) -> None:
     for salt in range(4):
         if not _session_keys_collide(con, salt):
             break
@@ -221,7 +232,6 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
     # The salt in use, for later stages on this connection that join g_input to
     # session keys (the data-quality stage; docs/quality.md).
     con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
-    rows = con.execute("SELECT count(*) FROM g_input").fetchall()[0][0]
     bucket_rows = bucket_rows or default_bucket_rows(con)
     _drop(con, "g_narrow")  # a view after a bucketed run on this connection
     # Up to two buckets' worth the input runs in one pass: writing the spool
@@ -278,6 +288,10 @@ def _run_buckets(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: 
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_all AS SELECT * FROM {table}" if first
                         else f"INSERT INTO {table}_all SELECT * FROM {table}")
         first = False
+    if first:  # not one row with the keys to order it: the one-pass path on nothing
+        run_rule(con, "golden/01_load.sql", params, spool=False)
+        _session_stages(con, dims, params)
+        return
     for table in _BUCKET_TABLES:
         _drop(con, table)
         con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
@@ -305,9 +319,9 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def default_bucket_rows(con: duckdb.DuckDBPyConnection) -> int:
     """Input rows per session bucket: $AUDITOR_BUCKET_ROWS, else one per 512 bytes of
-    DuckDB's memory limit (5.9M rows under the default 3 GB). Measured on 50M events
-    (benchmarks/RESULTS.md): 11M-row buckets 85 s, peak 2.4 GB; 5M-row buckets
-    80 s, peak 2.0 GB; one pass over 10M rows peaks at about 1.5 GB."""
+    DuckDB's memory limit (5.9M rows under the default 3 GB). Measured on 50M events,
+    one after the other: 11M-row buckets 85 s, peak 2.4 GB; 5M-row buckets 80 s,
+    peak 2.0 GB (benchmarks/RESULTS.md); one pass over 10M rows peaks at 1.5 GB."""
     env = os.environ.get("AUDITOR_BUCKET_ROWS")
     if env:
         try:

@@ -2,6 +2,8 @@
 the same numbers, to the digit, as one pass over the whole input."""
 from __future__ import annotations
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from auditor.errors import ConfigError
@@ -90,3 +92,28 @@ def test_default_bucket_size_follows_the_memory_limit(monkeypatch):
                                             ("0 bytes", 0), ("512 KiB", 512 * 1024)])
 def test_memory_setting_renderings(text, expected):
     assert _bytes(text) == expected
+
+
+def test_text_input_is_bucketed_by_its_size(events, tmp_path):
+    """JSON Lines are not counted (that would parse them twice): their size bounds the
+    rows from above, so a large file takes the bucketed path, with the same numbers."""
+    path = tmp_path / "events.jsonl"
+    con = duckdb.connect()
+    con.register("t", events)
+    con.execute(f"COPY (SELECT * FROM t) TO '{path}' (FORMAT json)")
+    con.close()
+    estimate = path.stat().st_size // 100
+    assert estimate >= events.num_rows  # the bound holds for this file
+    whole, _, whole_view = _golden_and_quality(str(path), estimate)
+    parts, _, parts_view = _golden_and_quality(str(path), estimate // 5)
+    assert (whole_view, parts_view) == (0, 1)
+    assert whole.aggregates.equals(parts.aggregates) and whole.sessions.equals(parts.sessions)
+    reference = compute_golden(events, dims=DIMS, window_minutes=15)
+    assert reference.aggregates.equals(parts.aggregates.select(reference.aggregates.column_names))
+
+
+def test_input_without_a_single_ordered_row_gives_an_empty_result(events):
+    keyless = events.set_column(events.schema.get_field_index("session_id"), "session_id",
+                                pa.nulls(events.num_rows, pa.string()))
+    result = compute_golden(keyless, dims=DIMS, bucket_rows=events.num_rows // 5)
+    assert result.aggregates.num_rows == 0 and result.stats == {"events": 0, "sessions": 0}
