@@ -22,7 +22,7 @@ SELECT sk, count(*)::BIGINT AS known_rows FROM g_events GROUP BY sk;
 -- live_seq_repeats = live rows beyond the first per seq (stage 4's
 -- seq_repeat), after_end = live rows after the terminating event,
 -- duration_ms = first attempt to termination (the inactivity cut aside).
-CREATE OR REPLACE TEMP TABLE q_live AS
+CREATE OR REPLACE TEMP VIEW q_live AS
 SELECT sk, live_rows, live_seq_repeats, after_end, intervals, negative_intervals, duration_ms
 FROM g_facts;
 
