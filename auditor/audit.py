@@ -28,13 +28,13 @@ from auditor import __version__
 from auditor.config import AuditConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
-from auditor.golden import COMPONENTS, compute_golden, connect
-from auditor.judges import preload
-from auditor.metrics import catalogue
-from auditor.quality import QualityReport, explanation_quality, run_quality
-from auditor.quality_rules import QualityRules
+from auditor.golden.calculator import COMPONENTS, compute_golden, connect
+from auditor.quality.judges import preload
+from auditor.golden.metrics import catalogue
+from auditor.quality.checks import QualityReport, explanation_quality, run_quality
+from auditor.quality.rules import QualityRules
 from auditor.reconcile import reconcile_pipeline
-from auditor.sqlfiles import quote_ident
+from auditor.golden.sqlfiles import quote_ident
 from auditor.windows import Window, contiguous_runs, iso, merge_windows, parse_window_spec
 
 Progress = Callable[[str], None]

@@ -9,8 +9,8 @@ import click
 
 from auditor import __version__
 from auditor.errors import AuditorError, ExitCode
-from auditor.faults import describe_kinds
-from auditor.judges import ENGINES, GREAT_EXPECTATIONS
+from auditor.synth.faults import describe_kinds
+from auditor.quality.judges import ENGINES, GREAT_EXPECTATIONS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -99,8 +99,8 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
       auditor golden --events data/events/ --out golden.parquet \\
           --window-start 2025-03-20T14:00:00Z --dims cdn,device
     """
-    from auditor.events import DEFAULT_DIMS
-    from auditor.golden import compute_golden
+    from auditor.golden.events import DEFAULT_DIMS
+    from auditor.golden.calculator import compute_golden
     from auditor.tables import table_writer, write_table
 
     table_writer(out)  # a bad suffix is a usage error before any work
@@ -138,10 +138,10 @@ def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_
     truth.json (every injected fault and its measured effect) and audit.yaml.
     Without --fault both pipelines equal golden exactly.
     """
-    from auditor.dataset import write_dataset
-    from auditor.faults import parse_fault
-    from auditor.generate import DirtRates
-    from auditor.traffic import DIMENSIONS
+    from auditor.synth.dataset import write_dataset
+    from auditor.synth.faults import parse_fault
+    from auditor.synth.generate import DirtRates
+    from auditor.synth.traffic import DIMENSIONS
 
     parsed = [parse_fault(f, DIMENSIONS) for f in faults]
     ds = write_dataset(out, sessions=sessions, seed=seed, faults=parsed, start=start,
@@ -224,9 +224,9 @@ def quality(events: str, out: str | None, rules_dir: str | None, dims: str | Non
     \b
       auditor quality --events data/events/ --out quality.json
     """
-    from auditor.events import DEFAULT_DIMS
-    from auditor.quality import check_events
-    from auditor.quality_render import render_json, render_text
+    from auditor.golden.events import DEFAULT_DIMS
+    from auditor.quality.checks import check_events
+    from auditor.render.quality import render_json, render_text
     from auditor.tables import write_text
 
     report = check_events(events, dims=_split_dims(dims) or DEFAULT_DIMS, rules_dir=rules_dir, engine=engine)
@@ -258,7 +258,7 @@ def demo(out: str, sessions: int, seed: int | None) -> int:
       auditor demo --out /tmp/auditor-demo
       open /tmp/auditor-demo/report/report.html
     """
-    from auditor.demo import describe, run_demo
+    from auditor.synth.demo import describe, run_demo
 
     outcome = run_demo(out, sessions=sessions, seed=seed,
                        progress=lambda msg: click.echo(msg, err=True))

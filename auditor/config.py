@@ -30,12 +30,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor.events import DEFAULT_DIMS, EventMapping
-from auditor.golden import COMPONENTS, GoldenOptions, check_dims
+from auditor.golden.events import DEFAULT_DIMS, EventMapping
+from auditor.golden.calculator import COMPONENTS, GoldenOptions, check_dims
 from auditor.errors import ConfigError
-from auditor.judges import BUILTIN, check_engine
-from auditor.metrics import catalogue
-from auditor.quality_rules import QualityRules, load_rules
+from auditor.quality.judges import BUILTIN, check_engine
+from auditor.golden.metrics import catalogue
+from auditor.quality.rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
 from auditor.windows import parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
@@ -97,7 +97,7 @@ class AuditConfig:
     tolerance_rules: ToleranceRules = field(default_factory=load_tolerance_rules)
     # the data-quality rules (rules/quality.yaml or the `rules:` folder's); None: checks off
     quality_rules: QualityRules | None = field(default_factory=load_rules)
-    # who judges the checks' counts (auditor.judges): builtin (no GX import) or great_expectations
+    # who judges the checks' counts (auditor.quality.judges): builtin (no GX import) or great_expectations
     quality_engine: str = BUILTIN
     file: str | None = None
 

@@ -7,7 +7,7 @@ then:
 1. the metric over the audited span: golden vs the pipeline, numerator and
    denominator separately, and the tolerance verdict `run` would draw;
 2. the slices that explain the gap at the pipeline's published dimensions
-   (auditor.localize on reconcile's leaf table, to ``depth`` dimensions),
+   (auditor.localize.search on reconcile's leaf table, to ``depth`` dimensions),
    each with its share of the gap, numerator/denominator parts, rate and mix
    effects, support and confidence;
 3. when the pipeline publishes session rows (``sessions:``), the same search
@@ -32,9 +32,9 @@ from auditor.audit import _load_golden, pipeline_grains, resolve_windows
 from auditor.config import AuditConfig, PipelineConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, Comparison, MetricResult
-from auditor.golden import connect
-from auditor.localize import Localization, localize
-from auditor.metrics import catalogue
+from auditor.golden.calculator import connect
+from auditor.localize.search import Localization, localize
+from auditor.golden.metrics import catalogue
 from auditor.reconcile import joined_leaves, reconcile_pipeline
 from auditor.windows import Window, iso
 
@@ -74,8 +74,7 @@ class Drilldown:
         return 1 if self.status == FAIL else 0
 
     def to_dict(self) -> dict[str, Any]:
-        from auditor.render.json import comparison_dict
-        total = comparison_dict(self.total)
+        total = self.total.to_dict()
         for key in ("window", "slice", "presence"):
             total.pop(key)
         return {"schema_version": SCHEMA_VERSION, "pipeline": self.pipeline, "metric": self.metric,

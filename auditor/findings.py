@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from auditor.tolerances import Tolerance
-from auditor.windows import Window
+from auditor.windows import Window, iso
 
 SCHEMA_VERSION = 1
 PASS, FAIL = "pass", "fail"
@@ -25,6 +25,15 @@ PASS, FAIL = "pass", "fail"
 def _num(value: float | int | None) -> float | int | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A value as report.json writes it: non-finite floats as null, datetimes as ISO text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return iso(value)
     return value
 
 
@@ -93,6 +102,17 @@ class Comparison:
             return None
         sides = [s for s, v in (("numerator", n), ("denominator", d)) if v]
         return "both" if len(sides) == 2 else (sides[0] if sides else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as report.json and ``auditor explain --json`` write it."""
+        out = {"window": self.window, "slice": dict(self.slice), "presence": self.presence,
+               "status": self.status, "golden": self.golden, "candidate": self.candidate,
+               "diff": self.diff, "abs_diff": self.abs_diff, "rel_diff": self.rel_diff,
+               "direction": self.direction,
+               "golden_num": self.golden_num, "cand_num": self.cand_num, "num_diff": self.num_diff,
+               "golden_den": self.golden_den, "cand_den": self.cand_den, "den_diff": self.den_diff,
+               "moved": self.moved, "passed_by": self.passed_by, "support": self.support}
+        return {k: json_value(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)

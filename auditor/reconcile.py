@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 
 from auditor.config import PipelineConfig
 from auditor.findings import FAIL, PASS, Comparison, MetricResult, PipelineResult
-from auditor.metrics import Metric, catalogue
+from auditor.golden.metrics import Metric, catalogue
 from auditor.sources import CandidateLayout, load_candidate, plan_layout, register_source
-from auditor.sqlfiles import quote_ident, run_rule
+from auditor.golden.sqlfiles import quote_ident, run_rule
 from auditor.tolerances import Tolerance
 from auditor.windows import Window
 
@@ -251,9 +251,9 @@ def leaf_table(rows: _Rows, dims: Sequence[str], g_num, g_den, c_num, c_den):
 def explain_gap(rows: _Rows, dims: Sequence[str], metric: Metric, g_num, g_den, c_num, c_den
                 ) -> tuple[dict, ...]:
     """The slices that explain a failing metric's gap, most explanatory first (report.json
-    ``explanations``): auditor.localize on the golden vs candidate leaves at the pipeline's
+    ``explanations``): auditor.localize.search on the golden vs candidate leaves at the pipeline's
     published grain and dimensions (golden is exact, so no noise allowance)."""
-    from auditor.localize import localize  # pandas-heavy: only when a metric fails
+    from auditor.localize.search import localize  # pandas-heavy: only when a metric fails
     leaves = leaf_table(rows, dims, g_num, g_den, c_num, c_den)
     result = localize(leaves, list(dims), kind="ratio" if metric.is_ratio else "additive")
     return tuple(e.to_dict() for e in result.explanations)

@@ -27,11 +27,11 @@ import pyarrow as pa
 
 from auditor.config import PipelineConfig, SourceSpec
 from auditor.errors import InputError
-from auditor.golden import FACT_TO_COMPONENT, SESSION_FACTS
-from auditor.localize import Localization, localize
-from auditor.metrics import Metric
+from auditor.golden.calculator import FACT_TO_COMPONENT, SESSION_FACTS
+from auditor.localize.search import Localization, localize
+from auditor.golden.metrics import Metric
 from auditor.sources import _INT_TYPES, describe_view, register_source
-from auditor.sqlfiles import run_rule
+from auditor.golden.sqlfiles import run_rule
 
 COMPONENT_TO_FACT = {c: f for f, c in FACT_TO_COMPONENT.items()}
 

@@ -25,9 +25,9 @@ import pyarrow as pa
 
 from auditor.config import PipelineConfig, SourceSpec, redact_url
 from auditor.errors import ConfigError, InputError
-from auditor.events import describe_columns, first_line, resolve_files
-from auditor.metrics import catalogue
-from auditor.sqlfiles import quote_ident
+from auditor.golden.events import describe_columns, first_line, resolve_files
+from auditor.golden.metrics import catalogue
+from auditor.golden.sqlfiles import quote_ident
 from auditor.windows import iso
 
 _INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from auditor.metrics import Metric, catalogue
-from auditor.sqlfiles import rules_path
+from auditor.golden.metrics import Metric, catalogue
+from auditor.golden.sqlfiles import rules_path
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 SESSION_COUNTS = frozenset({"attempts", "plays", "ebvs", "vsf", "vpf"})

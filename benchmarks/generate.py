@@ -12,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from auditor.generate import generate_events, write_events
+from auditor.synth.generate import generate_events, write_events
 
 EVENTS_PER_SESSION = 31    # measured mean with default dirt rates
 

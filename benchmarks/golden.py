@@ -30,7 +30,7 @@ def parse_count(text: str) -> int:
 
 
 def ensure_events(n_events: int, seed: int) -> Path:
-    from auditor.generate import write_events
+    from auditor.synth.generate import write_events
 
     sessions = max(1, round(n_events / EVENTS_PER_SESSION))
     path = HERE / "data" / f"events_{sessions}s_seed{seed}.parquet"
@@ -45,7 +45,7 @@ def ensure_events(n_events: int, seed: int) -> Path:
 def run_once(events: Path, threads: int, memory_limit: str | None) -> tuple[float, float, str]:
     code = (
         "import sys, time, json\n"
-        "from auditor.golden import compute_golden, connect\n"
+        "from auditor.golden.calculator import compute_golden, connect\n"
         f"con = connect(threads={threads}, memory_limit={memory_limit!r})\n"
         "t = time.perf_counter()\n"
         f"r = compute_golden({str(events)!r}, con=con)\n"

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor.localize import localize  # noqa: E402
+from auditor.localize.search import localize  # noqa: E402
 
 
 def build(dims: int, values: int, rows: int, seed: int = 0) -> tuple[pd.DataFrame, list[str], list[dict]]:

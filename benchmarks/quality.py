@@ -103,9 +103,9 @@ def generate(path: Path, n_events: int, seed: int = 7) -> int:
 
 CHILD = """
 import json, resource, sys, time
-from auditor import expectations
-from auditor.golden import compute_golden, connect
-from auditor.quality import check_events, run_quality
+from auditor.quality import expectations
+from auditor.golden.calculator import compute_golden, connect
+from auditor.quality.checks import check_events, run_quality
 mode, path, threads, engine = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 con = connect(threads=threads)
 out = {}

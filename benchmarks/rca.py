@@ -25,7 +25,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from auditor.localize import localize  # noqa: E402
+from auditor.localize.search import localize  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "rca"
 DEFAULT_PREDICTIONS = REPO / "benchmarks" / "rca_predictions.jsonl"

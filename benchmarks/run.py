@@ -40,14 +40,14 @@ def ensure_events(n_events: int, seed: int) -> Path:
     sessions = max(1, round(n_events / EVENTS_PER_SESSION))
     path = HERE / "data" / f"events_{sessions}s_seed{seed}.parquet"
     if not path.exists():
-        from auditor.generate import write_events
+        from auditor.synth.generate import write_events
         rows = write_events(path, sessions, seed)
         print(f"generated {rows:,} events -> {path}", file=sys.stderr)
     return path
 
 
 def make_pipelines(events: Path, folder: Path, quality: bool = True) -> Path:
-    from auditor.golden import compute_golden
+    from auditor.golden.calculator import compute_golden
     from auditor.tables import write_table
     stream = compute_golden(str(events), dims=DIMS, window_minutes=5, window_start=WINDOW_START,
                             window_end="2025-03-20T15:00:00Z")

@@ -37,7 +37,7 @@ def events_table():
 @pytest.fixture(scope="session")
 def golden_of(events_table):
     """golden_of(dims, minutes) -> canonical aggregates (cached)."""
-    from auditor.golden import compute_golden
+    from auditor.golden.calculator import compute_golden
     cache = {}
 
     def get(dims=AUDIT_DIMS, minutes=60):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from auditor.golden import GoldenOptions, GoldenResult
+from auditor.golden.calculator import GoldenOptions, GoldenResult
 from reference import Options
 
 TS = pa.timestamp("ms", tz="UTC")

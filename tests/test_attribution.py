@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from auditor.attribution import joint_share, slice_contribution
+from auditor.localize.attribution import joint_share, slice_contribution
 from auditor.errors import InputError
 
 

@@ -15,9 +15,9 @@ import pytest
 from auditor.audit import run_audit
 from auditor.cli import main
 from auditor.config import load_config
-from auditor.dataset import write_dataset
-from auditor.faults import KINDS, parse_fault
-from auditor.golden import compute_golden
+from auditor.synth.dataset import write_dataset
+from auditor.synth.faults import KINDS, parse_fault
+from auditor.golden.calculator import compute_golden
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SCENARIOS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())

@@ -8,12 +8,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from auditor import golden
+from auditor.golden import calculator as golden
 from auditor.cli import main
-from auditor.dataset import write_dataset
-from auditor.faults import parse_fault
-from auditor.generate import generate_events
-from auditor.scenarios import SCENARIOS, build_scenario
+from auditor.synth.dataset import write_dataset
+from auditor.synth.faults import parse_fault
+from auditor.synth.generate import generate_events
+from auditor.synth.scenarios import SCENARIOS, build_scenario
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 

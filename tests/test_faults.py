@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from auditor.errors import ConfigError
-from auditor.faults import KINDS, PIPELINES, Fault, parse_fault
-from auditor.traffic import DIMENSIONS, VALUES
+from auditor.synth.faults import KINDS, PIPELINES, Fault, parse_fault
+from auditor.synth.traffic import DIMENSIONS, VALUES
 
 
 def test_parse_full_spec():

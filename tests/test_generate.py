@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from auditor.generate import (EVENT_TYPES, SCHEMA, UNKNOWN_EVENT_TYPES, DirtRates,
-                              generate_events, write_events)
+from auditor.synth.generate import (EVENT_TYPES, SCHEMA, UNKNOWN_EVENT_TYPES, DirtRates,
+                                    generate_events, write_events)
 
 START = datetime(2025, 3, 20, 14, 0, tzinfo=timezone.utc)
 

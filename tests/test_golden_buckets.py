@@ -1,4 +1,4 @@
-"""Large inputs are processed in session buckets (auditor/golden.py _run_buckets):
+"""Large inputs are processed in session buckets (auditor/golden/calculator.py _run_buckets):
 the same numbers, to the digit, as one pass over the whole input."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 from auditor.errors import ConfigError
-from auditor.generate import generate_events
-from auditor.golden import GoldenOptions, _bytes, compute_golden, connect, default_bucket_rows
-from auditor.quality import run_quality
+from auditor.synth.generate import generate_events
+from auditor.golden.calculator import GoldenOptions, _bytes, compute_golden, connect, default_bucket_rows
+from auditor.quality.checks import run_quality
 
 DIMS = ("cdn", "device", "player_version", "country")
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import reference
-from auditor.golden import compute_golden, connect
+from auditor.golden.calculator import compute_golden, connect
 from golden_support import events_table, golden_options, iso_to_ms, sql_aggregates, sql_sessions
 
 CASES_FILE = Path(__file__).parent / "cases" / "golden_cases.yaml"

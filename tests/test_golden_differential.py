@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from auditor.golden import compute_golden, connect
+from auditor.golden.calculator import compute_golden, connect
 from golden_support import events_table, golden_options, iso_to_ms, sql_aggregates, sql_sessions
 
 BASE = iso_to_ms("2025-03-20T14:58:00Z")  # sessions straddle the 15:00 window boundary
@@ -168,8 +168,8 @@ def _rows_of(table) -> list[dict]:
 def test_sql_agrees_with_reference_on_generated_traffic(con, options):
     """Realistic sessions from the project's traffic generator (pre-rolls, seeks, stalls,
     late and duplicated deliveries, every default dimension), not only random ones."""
-    from auditor.events import DEFAULT_DIMS
-    from auditor.generate import generate_events
+    from auditor.golden.events import DEFAULT_DIMS
+    from auditor.synth.generate import generate_events
 
     table = generate_events(1000, 11)
     result = compute_golden(table, dims=DEFAULT_DIMS, window_minutes=5,

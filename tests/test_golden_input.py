@@ -17,8 +17,8 @@ import pytest
 
 import reference
 from auditor.cli import main
-from auditor.events import EventMapping
-from auditor.golden import compute_golden, connect
+from auditor.golden.events import EventMapping
+from auditor.golden.calculator import compute_golden, connect
 from golden_support import events_table, iso_to_ms, sql_aggregates, sql_sessions
 
 DIMS = ("cdn", "device")

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import reference
-from auditor.golden import GoldenOptions, compute_golden, connect
+from auditor.golden.calculator import GoldenOptions, compute_golden, connect
 from golden_support import events_table, iso_to_ms, sql_aggregates, sql_sessions
 
 DIMS = ("cdn", "device")

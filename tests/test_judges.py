@@ -1,4 +1,4 @@
-"""The two judges of the data-quality counts (auditor.judges) give the same verdicts.
+"""The two judges of the data-quality counts (auditor.quality.judges) give the same verdicts.
 
 ``auditor run`` judges with the builtin rules and ``auditor quality`` with Great
 Expectations by default; these properties are what make having both safe: on random
@@ -14,9 +14,10 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from auditor.errors import ConfigError
-from auditor.judges import (BUILTIN, BUILTIN_VERSION, ENGINES, GREAT_EXPECTATIONS, MISSING, check_engine,
-                            engine_version, judge_columns, judge_rates)
-from auditor.quality_rules import CHECKS
+from auditor.quality.judges import (BUILTIN, BUILTIN_VERSION, ENGINES, GREAT_EXPECTATIONS, check_engine,
+                                    engine_version, judge_columns, judge_rates)
+from auditor.quality.outcome import MISSING
+from auditor.quality.rules import CHECKS
 
 SETTINGS = settings(max_examples=60, deadline=None)
 TYPES = ("BIGINT", "BOOLEAN", "VARCHAR", "DOUBLE", "TIMESTAMP", "INTEGER", "BIGINT[]")

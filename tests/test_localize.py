@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from auditor.errors import InputError
-from auditor.localize import localize
+from auditor.localize.search import localize
 
 DIMS = {"cdn": 4, "device": 6, "player_version": 5, "country": 8, "isp": 3}
 

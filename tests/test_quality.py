@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 import eventdata as ed
 from auditor.errors import ConfigError
-from auditor.golden import compute_golden, connect
-from auditor.quality import check_events, run_quality, slice_rates
-from auditor.quality_rules import load_rules, parse_rules
+from auditor.golden.calculator import compute_golden, connect
+from auditor.quality.checks import check_events, run_quality, slice_rates
+from auditor.quality.rules import load_rules, parse_rules
 
 N = 200  # clean sessions: 800 rows, 40 fatal errors, 160 ends
 
@@ -319,7 +319,7 @@ def test_duplicate_and_late_counts_match_a_plain_count(copies, late):
 
 
 def ed_rules_text() -> str:
-    from auditor.sqlfiles import read_rule
+    from auditor.golden.sqlfiles import read_rule
     return read_rule("quality.yaml")
 
 

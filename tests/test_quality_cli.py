@@ -9,8 +9,8 @@ import pytest
 
 import eventdata as ed
 from auditor.cli import main
-from auditor.quality import check_events
-from auditor.quality_render import render_html, render_markdown
+from auditor.quality.checks import check_events
+from auditor.render.quality import render_html, render_markdown
 from auditor.render.json import report_schema
 
 QUALITY_SCHEMA = {"$defs": report_schema()["$defs"], "$ref": "#/$defs/quality"}   # report.json's quality section
@@ -62,7 +62,7 @@ def test_a_failing_blocking_check_exits_1_and_a_warning_exits_0(tmp_path, capsys
 
     rules = tmp_path / "rules"
     rules.mkdir()
-    from auditor.sqlfiles import read_rule
+    from auditor.golden.sqlfiles import read_rule
     (rules / "quality.yaml").write_text(read_rule("quality.yaml").replace(
         "threshold: 0.05\n    blocking: false", "threshold: 0.05\n    blocking: true"))
     code, output = run(capsys, "--events", events, "--rules", str(rules), "--dims", "cdn")

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from auditor.sqlfiles import read_rule
+from auditor.golden.sqlfiles import read_rule
 from candidates import bump
 from conftest import run_cli, write_config
 

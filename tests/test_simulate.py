@@ -5,11 +5,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from auditor import golden
-from auditor.dataset import measure_effect
-from auditor.faults import KINDS, parse_fault
-from auditor.generate import DEFAULT_START, generate_events
-from auditor.simulate import PUBLISHED_DIMS, simulate, simulate_pipeline, slice_mask
+from auditor.golden import calculator as golden
+from auditor.synth.dataset import measure_effect
+from auditor.synth.faults import KINDS, parse_fault
+from auditor.synth.generate import DEFAULT_START, generate_events
+from auditor.synth.simulate import PUBLISHED_DIMS, simulate, simulate_pipeline, slice_mask
 
 END = DEFAULT_START.replace(hour=DEFAULT_START.hour + 1)
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.render.json import _clean
+from auditor.findings import json_value
 from auditor.render.templating import fmt_num, fmt_pct, fmt_signed, fmt_slice
 
 
@@ -19,7 +19,7 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return _clean(value)
+    return json_value(value)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] = ()) -> list[str]:

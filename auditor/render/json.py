@@ -6,49 +6,29 @@ every view shows the same fields.
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
-from auditor.findings import AuditResult, Comparison, MetricResult, PipelineResult
-from auditor.metrics import catalogue
+from auditor.findings import AuditResult, MetricResult, PipelineResult, json_value
+from auditor.golden.metrics import catalogue
 from auditor.windows import iso
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime):
-        return iso(value)
-    return value
-
-
-def comparison_dict(c: Comparison) -> dict[str, Any]:
-    out = {"window": c.window, "slice": dict(c.slice), "presence": c.presence, "status": c.status,
-           "golden": c.golden, "candidate": c.candidate, "diff": c.diff, "abs_diff": c.abs_diff,
-           "rel_diff": c.rel_diff, "direction": c.direction,
-           "golden_num": c.golden_num, "cand_num": c.cand_num, "num_diff": c.num_diff,
-           "golden_den": c.golden_den, "cand_den": c.cand_den, "den_diff": c.den_diff,
-           "moved": c.moved, "passed_by": c.passed_by, "support": c.support}
-    return {k: _clean(v) for k, v in out.items()}
 
 
 def metric_dict(m: MetricResult) -> dict[str, Any]:
     metric = catalogue()[m.metric]
-    total = comparison_dict(m.total)
+    total = m.total.to_dict()
     for key in ("window", "slice", "presence", "status"):
         total.pop(key)
     return {"metric": m.metric, "status": m.status, "unit": m.unit, "kind": m.kind,
             "published_as": m.published_as, "numerator": metric.numerator,
             "denominator": list(metric.denominator), **total,
             "tolerance": m.tolerance.to_dict(),
-            "windows": [comparison_dict(w) for w in m.windows],
+            "windows": [w.to_dict() for w in m.windows],
             "slice_counts": {"compared": m.slices_compared, "differing": m.slices_differing,
                              "failed": m.slices_failed, "golden_only": m.slices_golden_only,
                              "candidate_only": m.slices_candidate_only},
-            "slices": [comparison_dict(s) for s in m.slices],
-            "explanations": [{k: _clean(v) for k, v in e.items()} for e in m.explanations],
+            "slices": [s.to_dict() for s in m.slices],
+            "explanations": [{k: json_value(v) for k, v in e.items()} for e in m.explanations],
             "note": m.note}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from auditor.findings import AuditResult
-from auditor.quality_render import render_markdown as quality_markdown
+from auditor.render.quality import render_markdown as quality_markdown
 from auditor.render.json import report_dict
 from auditor.render.templating import render_template
 

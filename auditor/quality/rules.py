@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError
-from auditor.sqlfiles import read_rule
+from auditor.golden.sqlfiles import read_rule
 
 # Every check the stage knows how to count, in report order, with the
 # parameters it takes and their defaults.

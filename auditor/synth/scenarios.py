@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.dataset import Dataset, write_dataset
+from auditor.synth.dataset import Dataset, write_dataset
 from auditor.errors import ConfigError
-from auditor.faults import parse_fault
+from auditor.synth.faults import parse_fault
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ SQLAlchemy dialect is not dependable.
 GX is quiet here: no usage statistics (``GX_ANALYTICS_ENABLED=false``), no
 progress bars, its loggers at WARNING.
 
-Callers go through :mod:`auditor.judges`, which picks GX or the builtin judge
+Callers go through :mod:`auditor.quality.judges`, which picks GX or the builtin judge
 (the same verdicts, without this import) from the ``engine`` setting.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.judges import Outcome, observed_type
+from auditor.quality.outcome import Outcome, observed_type
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}

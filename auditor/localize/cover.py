@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from auditor.localize_risk import slice_keys
+from auditor.localize.risk import slice_keys
 
 DEFAULT_ALPHA = 0.05
 WIDEN_Z = 3.0          # how much denser the chosen slice must be to stay narrower

@@ -30,11 +30,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from auditor.attribution import (Kind, Totals, check_leaves, contribution, joint_share,
-                                 slice_mask, totals)
+from auditor.localize.attribution import (Kind, Totals, check_leaves, contribution, joint_share,
+                                          slice_mask, totals)
 from auditor.errors import InputError
-from auditor.localize_cover import DEFAULT_ALPHA, CoverSearch
-from auditor.localize_risk import RiskSearch, slice_keys as _keys
+from auditor.localize.cover import DEFAULT_ALPHA, CoverSearch
+from auditor.localize.risk import RiskSearch, slice_keys as _keys
 
 _AUTO_NOISE_SCALE = 1.0
 
@@ -103,13 +103,13 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     localized within those: pass only them as ``dims``.
 
     ``method='auto'`` (default) is 'cover' for an exact golden (``noise=0``)
-    and 'greedy' otherwise. ``method='cover'`` (auditor/localize_cover.py)
+    and 'greedy' otherwise. ``method='cover'`` (auditor/localize/cover.py)
     takes the few slices that contain the deviation with the least traffic, so
     a fault that hits only part of its slice's sessions is named by that
     slice, not by the children where it happens to concentrate; ``alpha`` is
     the price of one more slice. ``method='greedy'`` fits slices by gain as
     described above (noisy expectations with ``noise``). ``method='risk'``
-    (auditor/localize_risk.py, for forecast expectations)
+    (auditor/localize/risk.py, for forecast expectations)
     splits leaves into normal and abnormal by their relative deviation and
     picks the shallowest pure slices; ``min_gain`` is then the share of the
     abnormal deviation a slice must carry, ``risk_threshold`` the purity it

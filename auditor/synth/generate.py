@@ -1,6 +1,6 @@
 """Deterministic, vectorised generator of raw player events (raw-events.md).
 
-Sessions are drawn from :mod:`auditor.traffic`; each gets a start time, an
+Sessions are drawn from :mod:`auditor.synth.traffic`; each gets a start time, an
 outcome (played, exit before video start, start failure), a startup that may
 contain a pre-roll ad, and for played sessions a playing time into which
 "episodes" (stalls, seeks with their buffering, pauses, mid-roll ads, bitrate
@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
-from auditor import traffic
+from auditor.synth import traffic
 
 EVENT_TYPES = ("attempt", "ad_start", "ad_end", "first_frame", "stall_start", "stall_end",
                "seek_start", "seek_end", "pause", "resume", "bitrate_change", "heartbeat",

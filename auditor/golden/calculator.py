@@ -19,8 +19,8 @@ import duckdb
 import pyarrow as pa
 
 from auditor.errors import ConfigError, InputError
-from auditor.events import DEFAULT_DIMS, EventMapping, EventSource, register_events
-from auditor.sqlfiles import quote_ident, run_rule
+from auditor.golden.events import DEFAULT_DIMS, EventMapping, EventSource, register_events
+from auditor.golden.sqlfiles import quote_ident, run_rule
 
 COMPONENTS = ("attempts", "plays", "ebvs", "vsf", "vpf", "vst_ms_sum", "play_ms", "stall_ms",
               "bitrate_kbps_ms")

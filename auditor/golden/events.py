@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from auditor.errors import InputError
-from auditor.sqlfiles import quote_ident
+from auditor.golden.sqlfiles import quote_ident
 
 REQUIRED_COLUMNS = ("event_id", "session_id", "seq", "ts", "event_type")
 OPTIONAL_COLUMNS = ("received_at", "viewer_id", "bitrate_kbps", "error_code", "fatal", "end_reason")

@@ -2,7 +2,7 @@
 
 The heavy per-event counting is DuckDB SQL under ``rules/quality/``, run on
 the tables the golden stages already built on the same connection, so an
-audit reads its events once. A judge (``auditor.judges``: auditor's builtin
+audit reads its events once. A judge (``auditor.quality.judges``: auditor's builtin
 one or Great Expectations, the ``engine`` setting) then validates the compact
 results: each check's rate against its threshold, and the canonical event
 view's column types against the contract.
@@ -21,10 +21,10 @@ from typing import Any
 import duckdb
 
 from auditor.errors import ExitCode
-from auditor.events import DEFAULT_DIMS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, EventMapping
-from auditor.judges import GREAT_EXPECTATIONS, check_engine, engine_version, judge_columns, judge_rates, preload
-from auditor.quality_rules import QualityRules, load_rules
-from auditor.sqlfiles import execute_script, quote_ident, render
+from auditor.golden.events import DEFAULT_DIMS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, EventMapping
+from auditor.quality.judges import GREAT_EXPECTATIONS, check_engine, engine_version, judge_columns, judge_rates, preload
+from auditor.quality.rules import QualityRules, load_rules
+from auditor.golden.sqlfiles import execute_script, quote_ident, render
 
 SCHEMA_VERSION = 1
 # Checks that can explain a metric gap, cut by slice: check -> (numerator, denominator)
@@ -40,7 +40,7 @@ SLICED_CHECKS = {
 NOTABLE_FACTOR = 3
 _UNITS = {"duplicate_events": "rows", "late_events": "rows", "orphan_sessions": "sessions",
           "events_after_end": "deduplicated rows"}
-# The canonical view's column types (auditor.events); every other column is VARCHAR.
+# The canonical view's column types (auditor.golden.events); every other column is VARCHAR.
 _TYPES = {"ts": "BIGINT", "received_at": "BIGINT", "seq": "BIGINT", "bitrate_kbps": "BIGINT",
           "fatal": "BOOLEAN"}
 
@@ -141,9 +141,9 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
                  engine: str = GREAT_EXPECTATIONS) -> QualityReport:
     """Data-quality checks on raw events alone: runs the golden stages, then :func:`run_quality`.
 
-    ``engine`` judges the counts (auditor.judges.ENGINES); ``auditor quality``'s default is GX.
+    ``engine`` judges the counts (auditor.quality.judges.ENGINES); ``auditor quality``'s default is GX.
     """
-    from auditor.golden import compute_golden, connect
+    from auditor.golden.calculator import compute_golden, connect
 
     rules = rules or load_rules(rules_dir)
     preload(engine)  # GX (if it judges) imports on a thread while DuckDB computes golden

@@ -1,6 +1,6 @@
 """Who judges the data-quality counts: auditor itself or Great Expectations.
 
-DuckDB counts every check (auditor.quality); a *judge* then turns the compact
+DuckDB counts every check (auditor.quality.checks); a *judge* then turns the compact
 result into verdicts, with one meaning whichever judges:
 
 - a check passes iff its unexpected rate is at most its threshold
@@ -11,34 +11,22 @@ result into verdicts, with one meaning whichever judges:
 ``builtin`` applies these rules here, in a few lines, without importing
 Great Expectations (whose import alone costs about 5 CPU-seconds, more than
 the rest of a small audit); ``great_expectations`` hands the same compact
-tables to GX through :mod:`auditor.expectations`. tests/test_judges.py checks
+tables to GX through :mod:`auditor.quality.expectations`. tests/test_judges.py checks
 that both give the same verdicts on random rates, thresholds and column types.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from auditor.errors import ConfigError
+from auditor.quality.outcome import Outcome, observed_type
 
 BUILTIN = "builtin"
 GREAT_EXPECTATIONS = "great_expectations"
 ENGINES = (BUILTIN, GREAT_EXPECTATIONS)
 BUILTIN_VERSION = "auditor builtin"
-MISSING = "<missing>"   # the observed type of a contract column the view does not have
 ENGINE_HINT = ("engine: builtin (auditor compares the counts with the thresholds itself, fast) "
                "or great_expectations (Great Expectations validates them; imports GX)")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One verdict: a check's rate against its threshold, or a column against its type."""
-
-    expectation: str
-    success: bool
-    observed: Any = None
-    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def check_engine(engine: str) -> str:
@@ -49,22 +37,18 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def observed_type(actual: Mapping[str, str | None], column: str) -> str:
-    """The type a contract column has in the view: its DuckDB type, or MISSING."""
-    return actual.get(column) or MISSING
-
 
 def preload(engine: str) -> None:
     """Start importing GX on a thread when GX judges; nothing for the builtin judge."""
     if check_engine(engine) == GREAT_EXPECTATIONS:
-        from auditor import expectations  # noqa: PLC0415 - GX only when asked for
+        from auditor.quality import expectations  # noqa: PLC0415 - GX only when asked for
         expectations.preload()
 
 
 def engine_version(engine: str) -> str:
     """What the report's ``engine`` field says: 'auditor builtin' or 'great_expectations 1.24.1'."""
     if check_engine(engine) == GREAT_EXPECTATIONS:
-        from auditor import expectations  # noqa: PLC0415
+        from auditor.quality import expectations  # noqa: PLC0415
         return expectations.engine_version()
     return BUILTIN_VERSION
 
@@ -73,7 +57,7 @@ def judge_rates(engine: str, rates: Mapping[str, float],
                 thresholds: Mapping[str, float]) -> dict[str, Outcome]:
     """check -> Outcome: success iff ``rates[check] <= thresholds[check]``."""
     if check_engine(engine) == GREAT_EXPECTATIONS:
-        from auditor import expectations  # noqa: PLC0415
+        from auditor.quality import expectations  # noqa: PLC0415
         return expectations.validate_rates(rates, thresholds)
     return {n: Outcome(expectation="rate_at_most_threshold",
                        success=float(rates[n]) <= float(thresholds[n]), observed=float(rates[n]))
@@ -87,7 +71,7 @@ def judge_columns(engine: str, actual: Mapping[str, str | None],
     ``actual``: column -> DuckDB type in the canonical view (absent or None: missing).
     """
     if check_engine(engine) == GREAT_EXPECTATIONS:
-        from auditor import expectations  # noqa: PLC0415
+        from auditor.quality import expectations  # noqa: PLC0415
         return expectations.validate_columns(actual, expected)
     return {c: Outcome(expectation="column_has_type", success=observed_type(actual, c) == t,
                        observed=observed_type(actual, c), details={"expected": t})

@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from auditor.faults import PIPELINES, Fault
-from auditor.generate import DEFAULT_START, DirtRates, write_events, write_parquet
+from auditor.synth.faults import PIPELINES, Fault
+from auditor.synth.generate import DEFAULT_START, DirtRates, write_events, write_parquet
 
 TRUTH_SCHEMA_VERSION = 1
 
@@ -34,7 +34,7 @@ class Dataset:
 
 def metric_value(totals: dict[str, int], metric: str) -> float | None:
     """A metric (rules/metrics.yaml) from summed aggregate components."""
-    from auditor.metrics import catalogue
+    from auditor.golden.metrics import catalogue
 
     m = catalogue()[metric]
     return m.value(m.numerator_value(totals), m.denominator_value(totals))
@@ -42,7 +42,7 @@ def metric_value(totals: dict[str, int], metric: str) -> float | None:
 
 def _totals(sessions: pa.Table, mask: np.ndarray | None = None) -> dict[str, int]:
     """Session facts summed into aggregate components (attempt -> attempts, ...)."""
-    from auditor.golden import FACT_TO_COMPONENT
+    from auditor.golden.calculator import FACT_TO_COMPONENT
 
     out = {}
     for fact, component in FACT_TO_COMPONENT.items():
@@ -60,7 +60,7 @@ def _in_windows(sessions: pa.Table, start: datetime, end: datetime) -> pa.Table:
 def measure_effect(fault: Fault, golden_sessions: pa.Table, pipeline_sessions: pa.Table,
                    start: datetime, end: datetime) -> list[dict]:
     """Golden vs. pipeline value of every metric the fault claims, overall and in its slice."""
-    from auditor.simulate import slice_mask
+    from auditor.synth.simulate import slice_mask
 
     g = _in_windows(golden_sessions, start, end)
     p = _in_windows(pipeline_sessions, start, end)
@@ -93,7 +93,7 @@ def write_dataset(out_dir: str | Path, *, sessions: int, seed: int, faults: Sequ
     import pyarrow.parquet as pq
     import yaml
 
-    from auditor.simulate import PUBLISHED_DIMS, simulate
+    from auditor.synth.simulate import PUBLISHED_DIMS, simulate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def _write(table: pa.Table, path: Path) -> None:
 
 
 def _write_audit_yaml(path: Path, files: dict[str, str], start: datetime, window_minutes: int, yaml) -> None:
-    from auditor.simulate import PUBLISHED_DIMS
+    from auditor.synth.simulate import PUBLISHED_DIMS
 
     pipelines = {}
     for name in PIPELINES:

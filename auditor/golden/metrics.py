@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from auditor.sqlfiles import read_rule
+from auditor.golden.sqlfiles import read_rule
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Simulated pipelines: what a streaming and a batch job would have published.
 
 Each pipeline's output is the golden calculator applied to that pipeline's
-view of the raw events, with its faults (:mod:`auditor.faults`) injected:
+view of the raw events, with its faults (:mod:`auditor.synth.faults`) injected:
 
 1. ``events`` faults transform the events of the sessions in their slice;
 2. ``option`` faults run the golden calculator with a definition variant on
@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from auditor import golden
-from auditor.faults import PIPELINES, Fault
+from auditor.golden import calculator as golden
+from auditor.synth.faults import PIPELINES, Fault
 
 # What the simulated pipelines publish: every dimension but the asset (a real
 # pipeline rarely aggregates by title; the sessions file still names them).

@@ -17,7 +17,7 @@ from auditor.audit import run_audit
 from auditor.config import load_config
 from auditor.findings import AuditResult
 from auditor.render import write_reports
-from auditor.scenarios import build_scenario
+from auditor.synth.scenarios import build_scenario
 
 SCENARIO = "headline_ebvs"
 DEMO_SESSIONS = 10_000          # about 320k events: the whole demo runs in seconds

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.quality import QualityReport
+from auditor.quality.checks import QualityReport
 
 _MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL"}
 
