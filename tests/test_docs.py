@@ -1,6 +1,7 @@
 """Anti-drift: the README, --help and .ci/run stay true to the code."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -74,3 +75,130 @@ def test_readme_python_snippets_run_verbatim(tmp_path):
         assert out.returncode == 0, f"README python snippet {i + 1} failed:\n{code}\n{out.stderr}"
     assert (tmp_path / "reports" / "report.json").exists()
     assert (tmp_path / "out" / "headline" / "events.parquet").exists()
+
+
+# ---- citations: every `docs/NAME.md#anchor` and every Markdown link resolves -------------
+
+SCANNED_SUFFIXES = {".py", ".sql", ".yaml", ".yml", ".md", ".json", ".toml", ".j2", ".html", ".txt"}
+SKIPPED_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "node_modules"}
+# a citation of one of the project's docs from anywhere: docs/definitions.md#window-grid
+DOC_CITATION = re.compile(r"docs/([\w.-]+\.md)(?:#([\w-]+))?")
+# a Markdown link target: [text](target) (no spaces; an optional "title" is not used here)
+MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+# the product owner's contracts are not part of the project: never cite them
+OUTSIDE_SPEC = re.compile(r"(?<![\w/.-])(?:metrics|raw-events)\.md\b|shared/spec\b")
+BARE_INTERFACE = re.compile(r"(?<![\w/.-])interface\.md\b")
+
+
+def project_files(root: Path) -> list[Path]:
+    """The text files to scan (not this one: its examples of bad citations are on purpose)."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            path = Path(folder, name)
+            rel = path.relative_to(root).parts
+            if path.suffix in SCANNED_SUFFIXES or rel == (".ci", "run"):
+                out.append(path)
+    return [p for p in out if p != Path(__file__).resolve()]
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: formatting and link targets dropped,
+    lower case, punctuation other than '-' and '_' removed, each space a '-'."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = text.replace("`", "").replace("**", "").strip().lower()
+    return "".join(ch for ch in text if ch.isalnum() or ch in " -_").replace(" ", "-")
+
+
+def anchors(markdown: str) -> set[str]:
+    """Every heading anchor of a Markdown text (repeated headings get -1, -2, ... as on GitHub)."""
+    seen: dict[str, int] = {}
+    out = set()
+    fenced = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            slug = github_slug(m[1])
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def broken_citations(root: Path) -> list[str]:
+    """``file:line: target (why)`` for every citation or relative link that does not resolve."""
+    cache: dict[Path, set[str] | None] = {}
+
+    def anchors_of(path: Path) -> set[str] | None:
+        if path not in cache:
+            cache[path] = anchors(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return cache[path]
+
+    def check(target: Path, anchor: str | None, where: str, shown: str) -> str | None:
+        if not target.exists():
+            return f"{where}: {shown} (no such file)"
+        if anchor and target.suffix == ".md" and anchor not in anchors_of(target):
+            return f"{where}: {shown} (no heading with anchor #{anchor} in {target.relative_to(root)})"
+        return None
+
+    problems = []
+    for path in project_files(root):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        rel = path.relative_to(root)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            where = f"{rel}:{lineno}"
+            for m in DOC_CITATION.finditer(line):
+                problems.append(check(root / "docs" / m[1], m[2], where, m[0]))
+            if path.suffix != ".md":
+                continue
+            for m in MD_LINK.finditer(line):
+                target = m[1]
+                if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, mailto:, ...
+                    continue
+                file_part, _, anchor = target.partition("#")
+                resolved = (path.parent / file_part).resolve() if file_part else path
+                problems.append(check(resolved, anchor or None, where, target))
+    return [p for p in problems if p]
+
+
+def outside_spec_citations(root: Path) -> list[str]:
+    """Mentions of the product owner's spec files (metrics.md, raw-events.md, interface.md
+    outside docs/ unless written docs/interface.md)."""
+    found = []
+    for path in project_files(root):
+        rel = path.relative_to(root)
+        in_docs = rel.parts[0] == "docs"
+        for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if OUTSIDE_SPEC.search(line) or (not in_docs and BARE_INTERFACE.search(line)):
+                found.append(f"{rel}:{lineno}: {line.strip()}")
+    return found
+
+
+def test_every_cited_doc_anchor_exists():
+    assert broken_citations(ROOT) == []
+
+
+def test_nothing_cites_the_product_owners_spec_files():
+    assert outside_spec_citations(ROOT) == []
+
+
+def test_citation_checks_catch_a_wrong_anchor_and_a_spec_file(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "definitions.md").write_text(
+        "# Title\n\n## Window grid\n\n```\n# not a heading\n```\n\n### Option `start_anchor`\n"
+        "See [the grid](#window-grid) and [input](input.md#columns).\n", encoding="utf-8")
+    (tmp_path / "mod.py").write_text(
+        "# docs/definitions.md#window-grid is fine\n"
+        "# docs/definitions.md#option-start_anchor is fine\n"
+        "# docs/definitions.md#not-a-heading is wrong\n"
+        "# see metrics.md 1.8 and interface.md\n", encoding="utf-8")
+    assert anchors((tmp_path / "docs" / "definitions.md").read_text()) == {
+        "title", "window-grid", "option-start_anchor"}
+    assert sorted(broken_citations(tmp_path)) == [
+        "docs/definitions.md:10: input.md#columns (no such file)",
+        "mod.py:3: docs/definitions.md#not-a-heading (no heading with anchor #not-a-heading "
+        "in docs/definitions.md)"]
+    assert outside_spec_citations(tmp_path) == ["mod.py:4: # see metrics.md 1.8 and interface.md"]
