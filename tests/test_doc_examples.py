@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from auditor.golden import connect
-from auditor.metrics import catalogue
+from auditor.golden.metrics import catalogue
 from test_golden_cases import (CASE_KEYS, expected_aggregates, expected_sessions, run_reference,
                                run_sql)
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.golden.metrics import catalogue
+from docs_support import anchors
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -87,7 +88,8 @@ DOC_CITATION = re.compile(r"docs/([\w.-]+\.md)(?:#([\w-]+))?")
 MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 # the product owner's contracts are not part of the project: never cite them
 OUTSIDE_SPEC = re.compile(r"(?<![\w/.-])(?:metrics|raw-events)\.md\b|shared/spec\b")
-BARE_INTERFACE = re.compile(r"(?<![\w/.-])interface\.md\b")
+# outside docs/, interface.md must be docs/interface.md (or the text of a link, checked above)
+BARE_INTERFACE = re.compile(r"(?<![\w/.\[-])interface\.md\b")
 
 
 def project_files(root: Path) -> list[Path]:
@@ -101,31 +103,6 @@ def project_files(root: Path) -> list[Path]:
             if path.suffix in SCANNED_SUFFIXES or rel == (".ci", "run"):
                 out.append(path)
     return [p for p in out if p != Path(__file__).resolve()]
-
-
-def github_slug(heading: str) -> str:
-    """The anchor GitHub gives a Markdown heading: formatting and link targets dropped,
-    lower case, punctuation other than '-' and '_' removed, each space a '-'."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
-    text = text.replace("`", "").replace("**", "").strip().lower()
-    return "".join(ch for ch in text if ch.isalnum() or ch in " -_").replace(" ", "-")
-
-
-def anchors(markdown: str) -> set[str]:
-    """Every heading anchor of a Markdown text (repeated headings get -1, -2, ... as on GitHub)."""
-    seen: dict[str, int] = {}
-    out = set()
-    fenced = False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        m = None if fenced else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if m:
-            slug = github_slug(m[1])
-            n = seen.get(slug, 0)
-            seen[slug] = n + 1
-            out.add(slug if n == 0 else f"{slug}-{n}")
-    return out
 
 
 def broken_citations(root: Path) -> list[str]:

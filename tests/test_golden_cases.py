@@ -1,7 +1,8 @@
 """Hand-written golden cases (tests/cases/golden_cases.yaml), each run against both the SQL
-golden calculator and the plain-Python reference: every rule and priority of metrics.md."""
+golden calculator and the plain-Python reference: every rule and priority of docs/definitions.md."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ import yaml
 
 import reference
 from auditor.golden.calculator import compute_golden, connect
+from docs_support import anchors
 from golden_support import events_table, golden_options, iso_to_ms, sql_aggregates, sql_sessions
 
 CASES_FILE = Path(__file__).parent / "cases" / "golden_cases.yaml"
+DEFINITIONS = Path(__file__).resolve().parents[1] / "docs" / "definitions.md"
 CASES = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
 DEFAULT_BASE = "2025-03-20T14:00:00Z"
 DEFAULT_DIMS = ("cdn", "device")
@@ -116,9 +119,15 @@ def con():
 def test_case_file_is_well_formed():
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"
+    sections = anchors(DEFINITIONS.read_text(encoding="utf-8"))
     for case in CASES:
         assert set(case) <= CASE_KEYS, (case["id"], set(case) - CASE_KEYS)
         assert case.get("rule") and case.get("events") and case.get("expect"), case["id"]
+        # the rule starts with the sections of docs/definitions.md it tests: "#a #b: text"
+        cited = re.match(r"((?:#[\w-]+ ?)+): ", case["rule"])
+        assert cited, f"case {case['id']}: rule must start with '#section: '"
+        unknown = set(cited[1].replace("#", " ").split()) - sections
+        assert not unknown, f"case {case['id']} cites {sorted(unknown)}, not headings of {DEFINITIONS}"
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
