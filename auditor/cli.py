@@ -93,7 +93,7 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
 
     One row per window and combination of dimension values, with the additive
     components attempts, plays, ebvs, vsf, vpf, vst_ms_sum, play_ms, stall_ms
-    and bitrate_kbps_ms (metrics.md). Example:
+    and bitrate_kbps_ms (docs/definitions.md#canonical-aggregate). Example:
 
     \b
       auditor golden --events data/events/ --out golden.parquet \\

@@ -230,7 +230,10 @@ def _golden_options(doc: YamlDoc, value: Any) -> GoldenOptions:
     if value is None:
         return GoldenOptions()
     if not isinstance(value, Mapping):
-        raise doc.error(("golden",), "golden takes the named options of metrics.md section 5")
+        raise doc.error(("golden",), "golden takes the named options of "
+                        "docs/definitions.md#named-options",
+                        "e.g. golden: {start_anchor: any_frame}; the options: start_anchor, "
+                        "attribution, inactivity_timeout_ms, ebvs_min_wait_ms")
     fields = list(GoldenOptions.__dataclass_fields__)
     doc.check_keys(("golden",), value, fields)
     try:

@@ -1,4 +1,4 @@
-"""Typed errors and the exit-code contract (interface.md), decided in one place.
+"""Typed errors and the exit-code contract (docs/interface.md#exit-codes), decided in one place.
 
 Every user-fixable problem is an :class:`AuditorError` subclass carrying exit
 code 2; the CLI's single top-level handler prints it without a traceback.

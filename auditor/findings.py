@@ -194,7 +194,8 @@ class AuditResult:
     pipelines: tuple[PipelineResult, ...]
     verdicts: tuple[Verdict, ...]
     golden_stats: Mapping[str, int] = field(default_factory=dict)
-    golden_options: Mapping[str, Any] = field(default_factory=dict)   # metrics.md 5, as run
+    # the named options golden ran with (docs/definitions.md#named-options)
+    golden_options: Mapping[str, Any] = field(default_factory=dict)
     quality: Mapping[str, Any] | None = None
     config_file: str | None = None
     auditor_version: str = ""

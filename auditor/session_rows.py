@@ -1,7 +1,7 @@
 """A pipeline's session-level rows against golden's per-session facts.
 
 When a pipeline also publishes one row per session (``sessions:`` in
-audit.yaml: ``session_id`` plus the session facts of metrics.md 3, e.g.
+audit.yaml: ``session_id`` plus the session facts of docs/definitions.md#session-facts, e.g.
 ``attempt, started, ebvs, vst_ms``), `auditor explain` joins them with
 golden's facts on ``session_id`` (rules/explain/sessions.sql). That gives
 two things the published aggregates cannot: localization over *any* golden
@@ -123,8 +123,8 @@ def join_sessions(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig, gold
         missing = "session_id" if "session_id" not in present else "any session fact"
         raise InputError(f"session rows have no {missing} column (columns present: {', '.join(present)})",
                          file=where, key="session_id" if "session_id" not in present else None,
-                         hint="session rows need session_id and the session facts of metrics.md 3 "
-                              f"({', '.join(SESSION_FACTS)})")
+                         hint="session rows need session_id and the session facts "
+                              f"({', '.join(SESSION_FACTS)}; docs/definitions.md#session-facts)")
     bad = [f for f in facts if present[f] not in _INT_TYPES]
     if bad:
         raise InputError(f"session fact column(s) {bad} are not integers ({present[bad[0]]})",

@@ -4,7 +4,7 @@ A source is a file or glob (Parquet, CSV, JSON Lines), a table or query in a
 DuckDB database, or a table or query on another engine through SQLAlchemy
 (imported here, lazily, and nowhere else). Whatever the source, its rows land
 in an embedded DuckDB view, are renamed onto the canonical components
-(raw-events.md "Candidate outputs") and checked: a missing column, a value
+(docs/input.md#pipeline-outputs) and checked: a missing column, a value
 that does not convert, a NaN or null count, a fractional count or two rows
 for the same (window, slice) is an :class:`InputError` naming the source and
 the column.

@@ -3,7 +3,7 @@
 A spec is an ISO-8601 interval, ``START/DURATION`` (``2025-03-20T14:00:00Z/PT1H``)
 or ``START/END``; a bare ``START`` means one window of the audit length. A
 range is split into consecutive windows of the audit length; every window is
-``[k*W, (k+1)*W)`` since the Unix epoch (metrics.md 1.8), so a range must start
+``[k*W, (k+1)*W)`` since the Unix epoch (docs/definitions.md#window-grid), so a range must start
 and end on that grid.
 """
 from __future__ import annotations
@@ -118,7 +118,7 @@ def split_range(start: datetime, end: datetime, window_minutes: int, *, what: st
     if start_ms % step_ms or end_ms % step_ms:
         raise ConfigError(
             f"window {what!r} is not on the {window_minutes}-minute grid since the Unix epoch "
-            "(metrics.md 1.8)", key="--window",
+            "(docs/definitions.md#window-grid)", key="--window",
             hint=f"start and end on multiples of {window_minutes} minutes, e.g. a full hour for 60, "
                  "or change window.minutes in audit.yaml")
     step = timedelta(minutes=window_minutes)

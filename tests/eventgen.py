@@ -1,4 +1,4 @@
-"""Tiny deterministic raw-event tables for the tests (raw-events.md schema)."""
+"""Tiny deterministic raw-event tables for the tests (docs/input.md#columns)."""
 from __future__ import annotations
 
 import random

@@ -1,10 +1,11 @@
-"""An independent, plain-Python reference of the golden definitions (metrics.md 1-5).
+"""An independent, plain-Python reference of the golden definitions (docs/definitions.md).
 
-Written from the spec alone, one session at a time, for clarity rather than speed;
+Written from the definitions alone, one session at a time, for clarity rather than speed;
 the tests compare it with the SQL golden calculator digit for digit. It must stay
-obviously correct: no cleverness, every step named after the spec section it follows.
+obviously correct: no cleverness, every step named after the section it follows
+(a #name in a comment is a section of docs/definitions.md).
 
-Events are plain dicts with the raw-events.md columns; ``ts`` and ``received_at``
+Events are plain dicts with the columns of docs/input.md#columns; ``ts`` and ``received_at``
 are integer epoch milliseconds (UTC), already truncated.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ FACT_TO_COMPONENT = {"attempt": "attempts", "started": "plays", "ebvs": "ebvs",
 
 @dataclass(frozen=True)
 class Options:
-    """metrics.md section 5, with the same defaults as the golden calculator."""
+    """docs/definitions.md#named-options, with the same defaults as the golden calculator."""
 
     start_anchor: str = "content_frame"
     attribution: str = "session_start"
@@ -46,8 +47,8 @@ def _nulls_last_text(value):
 
 
 def _copy_preference(event: dict, dims: Sequence[str]):
-    """metrics.md 1.1: smallest received_at (nulls last), then seq, ts, event_type;
-    spec-decisions (b): then bitrate_kbps, fatal, the dimension values (nulls last)."""
+    """docs/definitions.md#deduplication: smallest received_at (nulls last), then seq, ts,
+    event_type; then (ties) bitrate_kbps, fatal, the dimension values (nulls last)."""
     return (_nulls_last(event.get("received_at")), event["seq"], event["ts"],
             _nulls_last_text(event.get("event_type")), _nulls_last(event.get("bitrate_kbps")),
             _nulls_last(event.get("fatal")),
@@ -55,8 +56,8 @@ def _copy_preference(event: dict, dims: Sequence[str]):
 
 
 def deduplicate(events: Iterable[dict], dims: Sequence[str]) -> list[dict]:
-    """metrics.md 1.1 (one event per (session_id, event_id)); rows missing a key are dropped
-    first (spec-decisions (a))."""
+    """docs/definitions.md#deduplication (one event per (session_id, event_id)); rows missing
+    a key are dropped first (docs/definitions.md#rows-missing-a-key)."""
     best: dict[tuple[str, str], dict] = {}
     for e in events:
         if any(e.get(k) is None for k in ("session_id", "event_id", "seq", "ts")):
@@ -73,24 +74,24 @@ def is_fatal_error(e: dict) -> bool:
 
 def session_facts(events: list[dict], dims: Sequence[str], window_ms: int,
                   options: Options = Options()) -> dict | None:
-    """The facts of one session (metrics.md 1.2-1.8, 2, 3, 5) from its deduplicated events;
+    """The facts of one session (docs/definitions.md, every section) from its deduplicated events;
     None for an orphan."""
-    # 1.2 unknown event types (and a null type, spec-decisions (d)) take no part
+    # unknown event types (and a null type) take no part: #unknown-event-types
     known = [e for e in events if e.get("event_type") in EVENT_TYPES]
-    # 1.3 order by seq, ts, event_id
+    # order by seq, ts, event_id: #event-order
     ordered = sorted(known, key=lambda e: (e["seq"], e["ts"], e["event_id"]))
-    # 1.4 first attempt; none -> orphan
+    # first attempt; none -> orphan: #first-attempt-and-orphans
     first = next((i for i, e in enumerate(ordered) if e["event_type"] == "attempt"), None)
     if first is None:
         return None
     attempt = ordered[first]
-    # 1.5 live events
+    # live events: #live-events
     live = ordered[first:]
-    # 1.6 termination: first end or fatal error; else the last live event
+    # first end or fatal error; else the last live event: #termination
     end = next((i for i, e in enumerate(live)
                 if e["event_type"] == "end" or is_fatal_error(e)), len(live) - 1)
     fatal = is_fatal_error(live[end])
-    # 5 inactivity_timeout_ms: the last event before the first gap longer than the timeout
+    # #option-inactivity_timeout_ms: the last event before the first gap longer than the timeout
     if options.inactivity_timeout_ms is not None:
         for i in range(end):
             if live[i + 1]["ts"] - live[i]["ts"] > options.inactivity_timeout_ms:
@@ -98,7 +99,7 @@ def session_facts(events: list[dict], dims: Sequence[str], window_ms: int,
                 break
     live = live[: end + 1]
 
-    # 2 state of each interval, from the events up to and including the one opening it
+    # the state of each interval (#state-priority), from the events up to the one opening it
     any_frame = options.start_anchor == "any_frame"
     in_ad = seeking = stalled = paused = anchored = False
     bitrate = None
@@ -142,19 +143,19 @@ def session_facts(events: list[dict], dims: Sequence[str], window_ms: int,
             if bitrate is not None:
                 bitrate_ms += bitrate * duration
 
-    # 3 facts
+    # the facts (#session-facts)
     vsf = int(not started and fatal)
     ebvs = int(not started and not fatal)
     ebvs_short = 0
     if options.ebvs_min_wait_ms and ebvs:
         if live[-1]["ts"] - attempt["ts"] < options.ebvs_min_wait_ms:
             ebvs, ebvs_short = 0, 1
-    # 1.8 window (5 attribution)
+    # the window (#window-grid, #option-attribution)
     anchor_ts = live[-1]["ts"] if options.attribution == "session_end" else attempt["ts"]
     facts = {
         "session_id": attempt["session_id"],
         "window_start": (anchor_ts // window_ms) * window_ms,
-        **{d: attempt.get(d) for d in dims},   # 1.7 attributes of the first attempt
+        **{d: attempt.get(d) for d in dims},   # the first attempt's (#session-attributes)
         "attempt": 1,
         "started": int(started),
         "ebvs": ebvs,
@@ -191,7 +192,7 @@ def compute_sessions(events: Iterable[dict], dims: Sequence[str], window_minutes
 
 
 def aggregate(sessions: Iterable[dict], dims: Sequence[str]) -> list[dict]:
-    """metrics.md 4: sum every fact per (window_start, dims) into the canonical components."""
+    """docs/definitions.md#canonical-aggregate: every fact summed per (window_start, dims)."""
     totals: dict[tuple, dict] = {}
     for s in sessions:
         key = (s["window_start"], *(s[d] for d in dims))

@@ -1,4 +1,4 @@
-"""The generator: raw-events.md schema, determinism, realistic traffic and dirt."""
+"""The generator: the raw-event contract (docs/input.md), determinism, realistic traffic, dirt."""
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,7 @@
 """Differential tests: the SQL golden calculator against the plain-Python reference
 (tests/reference.py) on hypothesis-generated raw events, plus the invariants of
-metrics.md 3-4. Each example batches several sessions into one SQL call."""
+docs/definitions.md#outcomes and docs/definitions.md#canonical-aggregate. Each example
+batches several sessions into one SQL call."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -124,7 +125,7 @@ def test_sql_agrees_with_reference(con, rows, options, window_minutes, only_wind
     assert sql_sessions(result) == expected
     assert sql_aggregates(result) == reference.aggregate(expected, DIMS)
 
-    # metrics.md 3: the outcomes are mutually exclusive and complete
+    # docs/definitions.md#outcomes: the outcomes are mutually exclusive and complete
     for s in expected:
         outcomes = s["started"] + s["vsf"] + s["ebvs"] + s.get("ebvs_short", 0)
         assert s["attempt"] == outcomes == 1
@@ -135,7 +136,8 @@ def test_sql_agrees_with_reference(con, rows, options, window_minutes, only_wind
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=event_batches(), options=OPTIONS)
 def test_totals_equal_across_any_grouping(con, rows, options):
-    """metrics.md 4: components are additive, so every grouping has the same totals."""
+    """docs/definitions.md#canonical-aggregate: components are additive, so every grouping has
+    the same totals."""
     table = events_table(rows, DIMS)
     totals = []
     for dims in [(), ("cdn",), ("device", "cdn")]:

@@ -1,4 +1,4 @@
-"""Reading raw events (raw-events.md, metrics.md 6) through the `auditor golden` command
+"""Reading raw events (docs/input.md#raw-events) through the `auditor golden` command
 and the library: every storage format gives the same golden result; timestamps are UTC
 and truncated to the millisecond; a mapping renames columns and event types; a missing
 column, a wrong type or an unreadable file exits 2 naming the file and the column."""
@@ -170,7 +170,7 @@ def test_text_with_utc_offsets(tmp_path):
 
 
 def test_zone_less_times_are_utc_whatever_the_machine_zone(tmp_path):
-    """metrics.md 6: a process in another time zone reads zone-less times as UTC."""
+    """docs/definitions.md#timestamps: in another time zone, zone-less times are still UTC."""
     source = write_csv(tmp_path / "e.csv", EVENTS, lambda ms: iso(ms).replace("T", " ")[:-1])
     out = tmp_path / "golden.parquet"
     env = {**os.environ, "TZ": "America/New_York"}

@@ -1,5 +1,5 @@
-"""metrics.md 6: the golden result is exact integers and does not depend on row order,
-file split / layout or DuckDB's thread count."""
+"""docs/definitions.md#integers-end-to-end: the golden result is exact integers and does not
+depend on row order, file split / layout or DuckDB's thread count."""
 from __future__ import annotations
 
 import random
@@ -142,7 +142,7 @@ def test_parquet_split_and_hive_layout_do_not_change_result(events, baseline, tm
 
 
 def test_sums_beyond_float_precision_stay_exact():
-    """bitrate x duration sums past 2**53 must not round (metrics.md 6)."""
+    """bitrate x duration sums past 2**53 must not round (docs/definitions.md#exactness)."""
     events, expected = [], 0
     for i in range(5):
         sid = f"s{i}"

@@ -1,6 +1,6 @@
 """The golden calculator: raw player events -> per-session facts -> canonical aggregates.
 
-The definitions are the SQL stages under ``rules/golden/`` (metrics.md made
+The definitions are the SQL stages under ``rules/golden/`` (docs/definitions.md made
 executable); this module only opens the input, binds the options and runs
 the stages in order on an embedded DuckDB connection.
 """
@@ -32,7 +32,7 @@ FACT_TO_COMPONENT = dict(zip(SESSION_FACTS, COMPONENTS))
 
 @dataclass(frozen=True)
 class GoldenOptions:
-    """The named options of metrics.md section 5; the defaults are the golden definitions."""
+    """The named options (docs/definitions.md#named-options); the defaults are the definitions."""
 
     start_anchor: str = "content_frame"
     attribution: str = "session_start"
@@ -83,7 +83,7 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
     ``memory_limit`` (default $AUDITOR_MEMORY_LIMIT or 3GB) and spills sorts,
     joins and temporary tables to ``temp_directory`` beyond it. ``threads``
     defaults to $AUDITOR_THREADS or every core. The session time zone is UTC
-    (metrics.md 6): DuckDB's built-in ICU would otherwise start in the process's
+    (docs/definitions.md#timestamps): DuckDB's built-in ICU would otherwise start in the process's
     local zone and read zone-less text timestamps as local time.
     """
     memory_limit = memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
@@ -157,7 +157,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
         if start_ms % window_ms:
             raise ConfigError(
                 f"window start {window_start} is not aligned to {window_minutes}-minute windows "
-                "since the Unix epoch (metrics.md 1.8)", key="window-start",
+                "since the Unix epoch (docs/definitions.md#window-grid)", key="window-start",
                 hint="use a start on a multiple of the window length, e.g. a full hour for 60")
         if end_ms is None:
             end_ms = start_ms + window_ms
@@ -181,8 +181,9 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             raise InputError(f"a value in the events cannot be converted: {exc}",
                              file=source.description) from None
         except duckdb.OutOfRangeException as exc:
-            # 64-bit integers end to end (metrics.md 6): an overflow is an implausible
-            # input value (e.g. bitrate in bit/s), never a silent wrap-around
+            # 64-bit integers end to end (docs/definitions.md#integers-end-to-end): an
+            # overflow is an implausible input value (e.g. bitrate in bit/s), never a
+            # silent wrap-around
             raise InputError(f"a value in the events is out of range: {str(exc).splitlines()[0]}",
                              file=source.description,
                              hint="check the units of bitrate_kbps (kbit/s) and ts (ms)") from None

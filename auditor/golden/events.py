@@ -1,4 +1,4 @@
-"""Reading raw player events (raw-events.md) into the canonical view ``g_input``.
+"""Reading raw player events (docs/input.md#raw-events) into the canonical view ``g_input``.
 
 Accepts a Parquet file, a glob, a folder (Hive-partitioned or not: partition
 columns are layout and are ignored), JSON Lines or CSV files, or an in-memory
@@ -197,8 +197,9 @@ def register_events(con: duckdb.DuckDBPyConnection, events: Any, *,
     ``events``: a path (file, glob, folder) or a pyarrow Table / pandas DataFrame.
     """
     mapping = mapping or EventMapping()
-    # Zone-less text timestamps are UTC (metrics.md 6). DuckDB's built-in ICU would read
-    # them in the process's local zone, so pin the session zone before any conversion.
+    # Zone-less text timestamps are UTC (docs/definitions.md#timestamps). DuckDB's
+    # built-in ICU would read them in the process's local zone, so pin the session
+    # zone before any conversion.
     con.execute("SET TimeZone = 'UTC'")
     if isinstance(events, (str, os.PathLike)):
         src = resolve_files(events)

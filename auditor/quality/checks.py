@@ -112,7 +112,7 @@ class QualityReport:
 
     @property
     def exit_code(self) -> int:
-        """1 only when a blocking check fails (interface.md); warnings exit 0."""
+        """1 only when a blocking check fails (docs/interface.md#exit-codes); warnings exit 0."""
         return int(ExitCode.FINDINGS if self.blocking_failures else ExitCode.OK)
 
     def check(self, name: str) -> CheckResult:

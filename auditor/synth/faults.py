@@ -9,7 +9,7 @@ ways (``mechanism``):
   the slice (it loses, ignores or fails to deduplicate some); its numbers are
   the golden calculator applied to that view.
 - ``option``: the pipeline implements another definition (a golden option of
-  metrics.md section 5) for the sessions in the slice.
+  docs/definitions.md#named-options) for the sessions in the slice.
 - ``facts``: the pipeline sessionises correctly but derives or joins the
   per-session facts wrongly.
 
@@ -31,7 +31,8 @@ class FaultKind:
     name: str
     mechanism: str                        # "events" | "option" | "facts"
     description: str
-    moves: tuple[tuple[str, str], ...]    # (metric id of metrics.md 4, "up"|"down"), main one first
+    # (metric id of docs/definitions.md#metric-catalogue, "up"|"down"), main one first
+    moves: tuple[tuple[str, str], ...]
     pipeline: str = "batch"               # default pipeline when the spec names none
     param_name: str | None = None
     param_default: float | None = None

@@ -1,4 +1,4 @@
-"""Deterministic, vectorised generator of raw player events (raw-events.md).
+"""Deterministic, vectorised generator of raw player events (docs/input.md#raw-events).
 
 Sessions are drawn from :mod:`auditor.synth.traffic`; each gets a start time, an
 outcome (played, exit before video start, start failure), a startup that may

@@ -37,7 +37,7 @@ SELECT
     sk % $buckets::UBIGINT AS bucket{% endif %}
 FROM g_input
 -- Rows without the keys needed to deduplicate and order them cannot take
--- part (docs/spec-decisions.md); the data-quality stage counts them.
+-- part (docs/definitions.md#rows-missing-a-key); the data-quality stage counts them.
 WHERE session_id IS NOT NULL AND event_id IS NOT NULL
   AND seq IS NOT NULL AND ts IS NOT NULL
 {% if spool %}) TO $spool (FORMAT parquet, PARTITION_BY (bucket), COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1){% endif %};

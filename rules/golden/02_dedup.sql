@@ -1,5 +1,5 @@
--- Stage 2: deduplicate on (session_id, event_id) (metrics.md 1.1) and drop
--- unknown event types (1.2).
+-- Stage 2: deduplicate on (session_id, event_id) (docs/definitions.md#deduplication)
+-- and drop unknown event types (docs/definitions.md#unknown-event-types).
 -- Keep the copy with the smallest received_at (nulls last), then smallest
 -- seq, ts, event_type. Copies equal on all of these are broken by
 -- bitrate_kbps, then fatal (nulls last) so the result never depends on row

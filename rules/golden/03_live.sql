@@ -1,4 +1,5 @@
--- Stage 3: first attempt and live events (metrics.md 1.3-1.5).
+-- Stage 3: first attempt and live events (docs/definitions.md#event-order,
+-- docs/definitions.md#first-attempt-and-orphans, docs/definitions.md#live-events).
 -- Order within a session is (seq, ts, event_id); the first attempt is the
 -- first attempt event in that order. Sessions without one (orphans) drop out
 -- here through the inner join; events ordered before the first attempt are

@@ -1,4 +1,4 @@
--- Stage 4: player state intervals (metrics.md 2), one ordered pass.
+-- Stage 4: player state intervals (docs/definitions.md#player-state-over-time), one ordered pass.
 -- A query, not a statement: 05_session_facts.sql includes it and sums its
 -- rows per session in the same pipeline, so the 10M-row interval table is
 -- never written out.

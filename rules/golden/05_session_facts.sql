@@ -1,5 +1,6 @@
--- Stage 5: per-session facts (metrics.md 3, 5), summed straight from the
--- intervals of stage 4 (included below).
+-- Stage 5: per-session facts (docs/definitions.md#session-facts) under the named options
+-- (docs/definitions.md#named-options), summed straight from the intervals of stage 4
+-- (included below).
 -- Parameters: $inactivity_timeout_ms (NULL = off), $ebvs_min_wait_ms (0 = off),
 -- $session_end (attribution = session_end), $window_ms, and 04's $any_frame.
 -- Template: {{ timeout }} (the inactivity timeout is set), {{ exact_ties }}

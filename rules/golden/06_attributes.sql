@@ -1,4 +1,4 @@
--- Stage 6: session attributes (metrics.md 1.7): the dimension values on the
+-- Stage 6: session attributes (docs/definitions.md#session-attributes): the dimension values on the
 -- session's first attempt event. Among delivered copies of that event the one
 -- kept by deduplication is taken (smallest received_at, nulls last); copies
 -- that tie on every dedup key are broken by the dimension values themselves,

@@ -1,5 +1,5 @@
 -- Stage 7: session facts with their attributes, and the canonical aggregate
--- (raw-events.md "Candidate outputs"): one row per window and combination of
+-- (docs/definitions.md#canonical-aggregate): one row per window and combination of
 -- dimension values present. Sums stay 64-bit integers (an overflow is an
 -- error, never a wrap-around); ratios are derived later from these sums.
 -- Parameters: $window_from_ms, $window_to_ms (NULL = every window).

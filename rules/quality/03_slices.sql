@@ -1,7 +1,7 @@
 -- Quality 3: the dimension values of every session in q_sessions, so that
 -- check rates can be cut by slice. Sessions with an attempt take the golden
--- attributes (g_attrs, metrics.md 1.7); orphans take the values on their first
--- row in (seq, ts, event_id, received_at) order.
+-- attributes (g_attrs, docs/definitions.md#session-attributes); orphans take
+-- the values on their first row in (seq, ts, event_id, received_at) order.
 -- Parameters: $salt (the session-key salt the golden run used, table g_meta),
 -- $has_orphans (false skips the scan of g_input).
 -- Template: {{ dims }} is the list of dimension columns.

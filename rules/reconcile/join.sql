@@ -1,7 +1,7 @@
 -- Golden rolled up to one pipeline's grain and dimensions, joined to what the
 -- pipeline published for the audited windows. Slices are joined with
 -- IS NOT DISTINCT FROM: a null dimension value is a slice of its own
--- (metrics.md 1.7). Rows present on one side only keep nulls on the other.
+-- (docs/definitions.md#session-attributes). Rows present on one side only keep nulls on the other.
 -- Tables: r_golden (window_ms, <audit dims>, components), r_windows (start_ms),
 -- the candidate table named by `candidate` (sources.load_candidate).
 -- Parameters: $grain_ms (the pipeline's grain), $window_ms (the audit window length).
