@@ -2,13 +2,17 @@
 function, renders its result and returns an exit code (style.md habit 1)."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
 from auditor import __version__
-from auditor.errors import AuditorError, ExitCode
+from auditor.errors import ExitCode, classify, first_line
 from auditor.synth.faults import describe_kinds
 from auditor.quality.judges import ENGINES, GREAT_EXPECTATIONS
 
@@ -35,32 +39,64 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the click group and maps every outcome to the exit-code contract."""
+    """Entry point: runs the click group and maps every outcome to the exit-code contract
+    (errors.classify). Ctrl-C exits 130 however it surfaces, even when a library caught it."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    try:
-        rv = cli.main(args=args, prog_name="auditor", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(ExitCode.USER_ERROR)
-    except (click.Abort, KeyboardInterrupt):
+    with _sigint_noted() as interrupted:
+        try:
+            rv = cli.main(args=args, prog_name="auditor", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            rv = exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            rv = ExitCode.USER_ERROR
+        except click.Abort:
+            rv = ExitCode.INTERRUPTED
+        except Exception as exc:
+            rv = _report(exc, debug)
+        except KeyboardInterrupt:
+            rv = ExitCode.INTERRUPTED
+    if interrupted or rv == ExitCode.INTERRUPTED:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-    except AuditorError as exc:
-        click.echo(f"error: {exc}", err=True)
-        if debug:
-            traceback.print_exc()
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug: never let it look like "findings found"
-        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo("This is a bug in auditor; rerun with --debug for the traceback.", err=True)
-        sys.exit(ExitCode.INTERNAL_ERROR)
     sys.exit(int(rv or 0))
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """Print ``exc`` as the contract says: a user error with its hint, or a bug (exit 3)."""
+    error = classify(exc)
+    if error is not None and error.exit_code == ExitCode.INTERRUPTED:
+        return ExitCode.INTERRUPTED
+    if error is not None:
+        click.echo(f"error: {error}", err=True)
+    else:  # a bug: never let it look like "findings found"
+        click.echo(f"internal error: {type(exc).__name__}: {first_line(exc)}", err=True)
+    if debug:
+        traceback.print_exception(exc)
+    elif error is None:
+        click.echo("This is a bug in auditor; rerun with --debug for the traceback.", err=True)
+    return error.exit_code if error is not None else ExitCode.INTERNAL_ERROR
+
+
+@contextmanager
+def _sigint_noted() -> Iterator[list[bool]]:
+    """While a command runs, note every SIGINT (then raise KeyboardInterrupt as Python
+    does): DuckDB turns it into "Query interrupted", and a library may swallow it."""
+    noted: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def on_sigint(signum, frame):
+        noted.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _split_dims(value: str | None) -> tuple[str, ...] | None:

@@ -2,11 +2,17 @@
 
 Every user-fixable problem is an :class:`AuditorError` subclass carrying exit
 code 2; the CLI's single top-level handler prints it without a traceback.
-Anything else that escapes is a bug and exits 3.
+:func:`classify` maps everything else that can escape a command onto the same
+contract: an interrupt (Ctrl-C, however DuckDB or a library reported it) is
+130; an operating-system error on a file the user named (disk full, no
+permission, a file where a folder should be) or DuckDB running out of memory
+or temp space is 2 with the file and a hint; anything else is a bug and
+exits 3.
 """
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -50,3 +56,62 @@ class InputError(AuditorError):
 
 class ConfigError(AuditorError):
     """audit.yaml, a rules file or a command-line option is invalid."""
+
+
+class Interrupted(AuditorError):
+    """The user interrupted the command (Ctrl-C, SIGINT)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+# errno -> what to do about it, for OS errors on the user's files
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or write somewhere else",
+    errno.EDQUOT: "free some space or write somewhere else",
+    errno.EACCES: "check the permissions, or write somewhere else",
+    errno.EPERM: "check the permissions, or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "the path is a folder: give a file name",
+    errno.ENOENT: "check the path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+    errno.EMFILE: "raise the open-files limit (ulimit -n)",
+}
+_INTERRUPT_TEXT = ("Query interrupted", "INTERRUPT Error")
+
+
+def first_line(exc: object) -> str:
+    """The first line of an exception's message (DuckDB's carry the SQL text after it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C however it surfaced: KeyboardInterrupt, or DuckDB's "Query interrupted"
+    (a RuntimeError or InterruptException raised when the signal stopped a query)."""
+    import duckdb
+
+    if isinstance(exc, (KeyboardInterrupt, Interrupted, duckdb.InterruptException)):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _INTERRUPT_TEXT)
+
+
+def classify(exc: BaseException) -> AuditorError | None:
+    """The user-facing error for ``exc``, or None when it is a bug (exit 3)."""
+    if isinstance(exc, AuditorError):
+        return exc
+    if is_interrupt(exc):
+        return Interrupted("interrupted")
+    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
+        return AuditorError(exc.strerror or first_line(exc), file=exc.filename, hint=_OS_HINTS[exc.errno])
+    import duckdb
+
+    if isinstance(exc, (MemoryError, duckdb.OutOfMemoryException)):
+        return AuditorError(f"out of memory: {first_line(exc)}",
+                            hint="lower AUDITOR_MEMORY_LIMIT (e.g. 1500MB), or run on a larger machine")
+    if isinstance(exc, (duckdb.IOException, duckdb.PermissionException)):
+        # DuckDB's own files (its spill folder) or an input it could not open
+        return AuditorError(first_line(exc),
+                            hint="check free space and permissions of the temp folder "
+                                 "(TMPDIR) and of the files named")
+    return None

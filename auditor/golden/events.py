@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from auditor.errors import InputError
+from auditor.errors import InputError, first_line
 from auditor.golden.sqlfiles import quote_ident
 
 REQUIRED_COLUMNS = ("event_id", "session_id", "seq", "ts", "event_type")
@@ -127,12 +127,6 @@ def describe_columns(con: duckdb.DuckDBPyConnection, relation_sql: str, where: s
         raise InputError(f"cannot read {what}: {first_line(exc)}", file=where,
                          hint="check that the file is complete and of the format its suffix says") from None
     return {r[0]: r[1].upper() for r in rows}
-
-
-def first_line(exc: object) -> str:
-    """The first line of an exception's message (DuckDB's carry the query plan after it)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | None]:
