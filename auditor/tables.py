@@ -2,7 +2,10 @@
 
 A table is first written next to its destination under a temporary name and
 then renamed over it, so a failed or interrupted run never leaves a truncated
-file where a previous good one stood.
+file where a previous good one stood. The file gets the mode any new file
+gets (0666 less the umask: 0644 under the usual 022), not the temporary
+file's 0600. :func:`check_output` tells up front, before any work, whether
+an output path can be written at all.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ def atomic_path(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
         os.replace(tmp, dest)
@@ -40,6 +44,43 @@ def atomic_path(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         except FileNotFoundError:
             pass
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (Linux reads it without changing it; elsewhere set and restore)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output(path: str | os.PathLike, *, folder: bool = False, option: str = "--out") -> None:
+    """Fail before any work when ``path`` (a file, or with ``folder`` a folder to write
+    files into) cannot be created: a file where a folder should be, a folder where the
+    file should be, or no permission to write where it would be created."""
+    target = Path(path)
+    if target.exists():
+        if folder and not target.is_dir():
+            raise ConfigError(f"{target} is a file, not a folder", key=option,
+                              hint=f"give {option} a folder (it is created if missing)")
+        if not folder and target.is_dir():
+            raise ConfigError(f"{target} is a folder, not a file", key=option,
+                              hint=f"give {option} a file name, e.g. {target / 'out.json'}")
+    parent = target if folder and target.is_dir() else target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot create {target}: {parent} is a file, not a folder", key=option,
+                          hint=f"choose a path for {option} whose parents are folders")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create {target}: no permission to write in {parent}", key=option,
+                          hint=f"choose a folder you can write to for {option}")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -17,6 +17,7 @@ block without holding them in memory.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -410,12 +411,18 @@ _DELTA = {"ts": "DELTA_BINARY_PACKED", "received_at": "DELTA_BINARY_PACKED",
           "seq": "DELTA_BINARY_PACKED", "event_id": "DELTA_BYTE_ARRAY"}
 
 
-def write_parquet(path: str | Path, schema: pa.Schema):
-    """A Parquet writer whose bytes depend only on the data (no clock, fixed settings)."""
+@contextmanager
+def write_parquet(path: str | Path, schema: pa.Schema) -> Iterator:
+    """A Parquet writer whose bytes depend only on the data (no clock, fixed settings),
+    written atomically (auditor.tables.atomic_path): an interrupted run leaves no
+    truncated file."""
     import pyarrow.parquet as pq
 
+    from auditor.tables import atomic_path
+
     delta = {c: e for c, e in _DELTA.items() if c in schema.names}
-    return pq.ParquetWriter(str(path), schema, compression="zstd", compression_level=3,
-                            write_statistics=True,
-                            use_dictionary=[n for n in schema.names if n not in delta],
-                            column_encoding=delta or None)
+    with atomic_path(path) as fh, pq.ParquetWriter(
+            fh, schema, compression="zstd", compression_level=3, write_statistics=True,
+            use_dictionary=[n for n in schema.names if n not in delta],
+            column_encoding=delta or None) as writer:
+        yield writer

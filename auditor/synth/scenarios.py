@@ -16,6 +16,7 @@ from pathlib import Path
 from auditor.synth.dataset import Dataset, write_dataset
 from auditor.errors import ConfigError
 from auditor.synth.faults import parse_fault
+from auditor.tables import write_text
 
 
 @dataclass(frozen=True)
@@ -80,5 +81,5 @@ def build_scenario(name: str, out_dir: str | Path, *, sessions: int | None = Non
     dataset = write_dataset(out_dir, sessions=s.sessions if sessions is None else sessions,
                             seed=s.seed if seed is None else seed, faults=faults)
     expected = {"scenario": name, "description": s.description, **expected_findings(dataset)}
-    (Path(out_dir) / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    write_text(Path(out_dir) / "expected.json", json.dumps(expected, indent=2) + "\n")
     return dataset
