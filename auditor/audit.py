@@ -20,13 +20,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 import duckdb
 import pyarrow as pa
 
 from auditor import __version__
 from auditor.config import AuditConfig
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, InputError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
 from auditor.golden.calculator import COMPONENTS, compute_golden, connect
 from auditor.quality.judges import preload
@@ -35,7 +36,8 @@ from auditor.quality.checks import QualityReport, explanation_quality, run_quali
 from auditor.quality.rules import QualityRules
 from auditor.reconcile import reconcile_pipeline
 from auditor.golden.sqlfiles import quote_ident
-from auditor.windows import Window, contiguous_runs, iso, merge_windows, parse_window_spec
+from auditor.windows import (Window, check_on_grid, contiguous_runs, iso, merge_windows, ms_iso,
+                             parse_window_spec)
 
 Progress = Callable[[str], None]
 
@@ -48,7 +50,11 @@ def resolve_windows(config: AuditConfig, specs: Sequence[Window | str] = ()) -> 
     if config.window_start is None:
         raise ConfigError("no window to audit", file=config.file, key="window",
                           hint="pass --window 2025-03-20T14:00:00Z/PT1H, or set window.start in audit.yaml")
-    return merge_windows([parse_window_spec(iso(config.window_start), config.window_minutes)])
+    try:
+        check_on_grid(config.window_start, config.window_minutes, what=iso(config.window_start))
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=config.file, key="window.start", hint=exc.hint) from None
+    return (Window(config.window_start, config.window_start + timedelta(minutes=config.window_minutes)),)
 
 
 def pipeline_grains(config: AuditConfig) -> dict[str, int]:
@@ -69,8 +75,11 @@ def pipeline_grains(config: AuditConfig) -> dict[str, int]:
 
 def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
               progress: Progress | None = None, explain: bool = True,
-              con: duckdb.DuckDBPyConnection | None = None) -> AuditResult:
-    """Recompute golden for the audited windows and reconcile every configured pipeline."""
+              con: duckdb.DuckDBPyConnection | None = None, allow_empty: bool = False) -> AuditResult:
+    """Recompute golden for the audited windows and reconcile every configured pipeline.
+
+    A window without a single golden session is an :class:`InputError` (an audit of
+    nothing must not pass); with ``allow_empty`` it is listed in ``empty_windows``."""
     say = progress or (lambda _msg: None)
     audited = resolve_windows(config, windows)
     grains = pipeline_grains(config)
@@ -83,6 +92,8 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
     quality = None
     try:
         golden_stats = _load_golden(con, config, audited, base, say)
+        empty = check_empty_windows(con, config, audited, allow_empty=allow_empty,
+                                    key="--window" if windows else "window.start")
         if rules is not None:
             quality = _run_quality(con, config, rules, say)
         results = []
@@ -111,7 +122,35 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                        pipelines=tuple(results), verdicts=verdicts, golden_stats=golden_stats,
                        golden_options=config.golden_options.to_dict(),
                        quality=quality.to_dict() if quality is not None else None,
-                       config_file=config.file, auditor_version=__version__)
+                       config_file=config.file, auditor_version=__version__, empty_windows=empty)
+
+
+def check_empty_windows(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
+                        *, allow_empty: bool, key: str) -> tuple[Window, ...]:
+    """The audited windows to which golden attributed no session (table ``r_golden``).
+
+    Without ``allow_empty`` any such window is an :class:`InputError` naming them all and
+    the events' time span: an audit of nothing must never pass."""
+    w_ms = config.window_minutes * 60_000
+    held = {r[0] for r in con.execute(f"SELECT DISTINCT window_ms // {w_ms} * {w_ms} FROM r_golden").fetchall()}
+    empty = tuple(w for w in audited if w.start_ms not in held)
+    if not empty or allow_empty:
+        return empty
+    span = con.execute("SELECT min(ts), max(ts) FROM g_input").fetchone()
+    seen = (f"the events run from {ms_iso(span[0])} to {ms_iso(span[1])}" if span[0] is not None
+            else "the events hold no rows")
+    raise InputError(f"{describe_empty(empty, audited)} ({seen})", file=str(config.events), key=key,
+                     hint="audit windows the events cover (--window, or window.start in audit.yaml); "
+                          "--allow-empty audits them anyway, with a warning")
+
+
+def describe_empty(empty: Sequence[Window], audited: Sequence[Window]) -> str:
+    """'3 of 24 audited windows hold no golden sessions: A/B (2 windows), C/D'."""
+    what = (f"{len(empty)} of {len(audited)} audited windows hold" if len(audited) > 1
+            else "the audited window holds")
+    runs = [run[0].label() if len(run) == 1 else f"{iso(run[0].start)}/{iso(run[-1].end)} ({len(run)} windows)"
+            for run in contiguous_runs(empty)]
+    return f"{what} no golden sessions: {', '.join(runs)}"
 
 
 def _run_quality(con: duckdb.DuckDBPyConnection, config: AuditConfig, rules: QualityRules,

@@ -14,7 +14,7 @@ import click
 from auditor import __version__
 from auditor.errors import ExitCode, classify, first_line
 from auditor.synth.faults import describe_kinds
-from auditor.quality.judges import ENGINES, GREAT_EXPECTATIONS
+from auditor.quality.judges import BUILTIN, ENGINES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -99,6 +99,25 @@ def _sigint_noted() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _quiet(f):
+    """-q/--quiet, the same on every command that prints progress."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")(f)
+
+
+def _progress(quiet: bool):
+    return None if quiet else (lambda msg: click.echo(msg, err=True))
+
+
+def _output(folder: bool):
+    """A click callback that checks an output path before any work starts."""
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            from auditor.tables import check_output
+            check_output(value, folder=folder, option=param.opts[0])
+        return value
+    return check
+
+
 def _split_dims(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -112,6 +131,7 @@ def _split_dims(value: str | None) -> tuple[str, ...] | None:
 @click.option("--events", "events", required=True, metavar="PATH",
               help="Raw events: a Parquet file, a glob, a (Hive-partitioned) folder, .jsonl or .csv.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output(folder=False),
               help="Aggregate output; the suffix picks the format (.parquet, .csv, .json, .jsonl).")
 @click.option("--window-minutes", default=60, show_default=True, type=click.IntRange(min=1),
               help="Window length; windows are aligned to multiples of it since the Unix epoch.")
@@ -122,9 +142,14 @@ def _split_dims(value: str | None) -> tuple[str, ...] | None:
               help="Dimensions to group by. Default: cdn,device,os,player_version,country,isp,"
                    "asset_id,content_type.")
 @click.option("--sessions-out", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output(folder=False),
               help="Also write the per-session facts here (same formats).")
+@click.option("--allow-empty", is_flag=True,
+              help="Write the (empty) output when no session falls in the window, with a warning, "
+                   "instead of failing.")
+@_quiet
 def golden(events: str, out: str, window_minutes: int, window_start: str | None,
-           dims: str | None, sessions_out: str | None) -> int:
+           dims: str | None, sessions_out: str | None, allow_empty: bool, quiet: bool) -> int:
     """Golden metrics only: recompute the canonical aggregate from raw events.
 
     One row per window and combination of dimension values, with the additive
@@ -136,29 +161,35 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
           --window-start 2025-03-20T14:00:00Z --dims cdn,device
     """
     from auditor.golden.events import DEFAULT_DIMS
-    from auditor.golden.calculator import compute_golden
+    from auditor.golden.calculator import compute_golden, require_sessions
     from auditor.tables import table_writer, write_table
 
     table_writer(out)  # a bad suffix is a usage error before any work
     if sessions_out:
         table_writer(sessions_out)
+    say = _progress(quiet) or (lambda _msg: None)
+    say(f"recomputing golden from {events}")
     result = compute_golden(events, dims=_split_dims(dims) or DEFAULT_DIMS,
                             window_minutes=window_minutes, window_start=window_start,
                             with_sessions=bool(sessions_out))
+    empty = require_sessions(result, events, window_start, allow_empty=allow_empty)
+    if empty:
+        click.echo(f"warning: {empty}", err=True)
     write_table(result.aggregates, out)
     if sessions_out and result.sessions is not None:
         write_table(result.sessions, sessions_out)
-    click.echo(f"{result.stats['events']} events, {result.stats['sessions']} sessions, "
-               f"{result.aggregates.num_rows} aggregate rows -> {out}", err=True)
+    say(f"{result.stats['events']} events, {result.stats['sessions']} sessions, "
+        f"{result.aggregates.num_rows} aggregate rows -> {out}")
 
 
 @cli.command(epilog="\b\nFault kinds [default pipeline]:\n" + describe_kinds())
 @click.option("--sessions", type=click.IntRange(min=1), required=True, help="Number of sessions (about 30 events each).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, byte-identical files.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=_output(folder=True),
+              help="Folder to write.")
 @click.option("--fault", "faults", multiple=True, metavar="[PIPELINE/]KIND:SLICE[:PARAM]",
-              help="Inject a fault, repeatable. SLICE is * or dim=value&dim=value "
-                   "(quote it), e.g. 'batch/missing_first_frame:device=roku&player_version=5.2:0.4'.")
+              help="Inject a fault, repeatable. SLICE is * or dim=value&dim=value (quote it); "
+                   "see the example above.")
 @click.option("--windows", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--window-minutes", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
@@ -167,12 +198,18 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
               help="Also write the batch pipeline's session rows.")
 @click.option("--events-only", is_flag=True, help="Write only events.parquet (no pipelines, no golden).")
 @click.option("--no-dirt", is_flag=True, help="No duplicates, late tails, orphans, strays or unknown types.")
-def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_sessions, events_only, no_dirt) -> int:
+@_quiet
+def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_sessions, events_only, no_dirt,
+             quiet) -> int:
     """Synthesize raw events and what a streaming and a batch pipeline published from them.
 
     Writes OUT/events.parquet, streaming.parquet, batch.parquet, batch_sessions.parquet,
     truth.json (every injected fault and its measured effect) and audit.yaml.
-    Without --fault both pipelines equal golden exactly.
+    Without --fault both pipelines equal golden exactly. Example:
+
+    \b
+      auditor generate --sessions 10000 --seed 7 --out demo-data \\
+          --fault 'batch/missing_first_frame:device=roku&player_version=5.2:0.4'
     """
     from auditor.synth.dataset import write_dataset
     from auditor.synth.faults import parse_fault
@@ -183,7 +220,7 @@ def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_
     ds = write_dataset(out, sessions=sessions, seed=seed, faults=parsed, start=start,
                        windows=windows, window_minutes=window_minutes,
                        dirt=DirtRates.none() if no_dirt else DirtRates(),
-                       batch_sessions=batch_sessions, events_only=events_only)
+                       batch_sessions=batch_sessions, events_only=events_only, progress=_progress(quiet))
     click.echo(f"{ds.events_rows} events, {len(parsed)} fault(s) -> {ds.out_dir}")
     for name, f in ds.files.items():
         click.echo(f"  {name}: {ds.out_dir / f}")
@@ -197,13 +234,15 @@ def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_
               help="Window(s) to audit: START/DURATION (2025-03-20T14:00:00Z/PT1H) or START/END; "
                    "a range is split into windows of window.minutes. Repeatable for backfills. "
                    "Default: window.start in audit.yaml.")
-@click.option("--out", "out", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--out", "out", type=click.Path(file_okay=False), metavar="DIR", callback=_output(folder=True),
               help="Write report.json, summary.md and report.html here.")
 @click.option("--junit", is_flag=True, help="Also write junit.xml (one test case per pipeline x metric).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout instead of the summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--allow-empty", is_flag=True,
+              help="Audit windows without a single golden session with a warning instead of failing.")
+@_quiet
 def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool, as_json: bool,
-        quiet: bool) -> int:
+        allow_empty: bool, quiet: bool) -> int:
     """The audit after each batch window: recompute golden, reconcile every pipeline.
 
     Compares golden with what each configured pipeline published for the
@@ -217,15 +256,16 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
       auditor run --config audit.yaml --window 2025-03-20T14:00:00Z/PT1H --out reports/
       auditor run --config audit.yaml --window 2025-03-20T00:00:00Z/2025-03-21T00:00:00Z --junit --out r/
     """
-    from auditor.audit import run_audit
+    from auditor.audit import describe_empty, run_audit
     from auditor.config import load_config
     from auditor.render import render_json, render_markdown, write_reports
 
     if junit and not out:
         raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
     config = load_config(config_path)
-    progress = None if quiet else (lambda msg: click.echo(msg, err=True))
-    result = run_audit(config, windows, progress=progress)
+    result = run_audit(config, windows, progress=_progress(quiet), allow_empty=allow_empty)
+    if result.empty_windows:
+        click.echo(f"warning: {describe_empty(result.empty_windows, result.windows)}", err=True)
     if out:
         for path in write_reports(result, out, junit=junit):
             if not quiet:
@@ -237,19 +277,20 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
 @cli.command()
 @click.option("--events", "events", required=True, metavar="PATH",
               help="Raw events: a Parquet file, a glob, a (Hive-partitioned) folder, .jsonl or .csv.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE.json",
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE.json", callback=_output(folder=False),
               help="Also write the full result (checks and slices) as JSON here.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="A rules folder with your own quality.yaml (default: the packaged rules).")
 @click.option("--dims", "dims", metavar="a,b,...",
               help="Dimensions to cut the rates by (default: the contract's dimensions).")
-@click.option("--engine", type=click.Choice(ENGINES), default=GREAT_EXPECTATIONS,
+@click.option("--engine", type=click.Choice(ENGINES), default=BUILTIN,
               show_default=True,
-              help="Who judges the counts: Great Expectations, or auditor itself (same verdicts, "
-                   "no GX import: seconds faster).")
+              help="Who judges the counts: auditor itself (the default, as in `auditor run`), or "
+                   "Great Expectations (same verdicts; importing GX costs seconds).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
+@_quiet
 def quality(events: str, out: str | None, rules_dir: str | None, dims: str | None, engine: str,
-            as_json: bool) -> int:
+            as_json: bool, quiet: bool) -> int:
     """Data-quality expectations on raw events alone.
 
     Counts duplicates, orphan sessions, unknown event types, events after the
@@ -265,7 +306,8 @@ def quality(events: str, out: str | None, rules_dir: str | None, dims: str | Non
     from auditor.render.quality import render_json, render_text
     from auditor.tables import write_text
 
-    report = check_events(events, dims=_split_dims(dims) or DEFAULT_DIMS, rules_dir=rules_dir, engine=engine)
+    report = check_events(events, dims=_split_dims(dims) or DEFAULT_DIMS, rules_dir=rules_dir, engine=engine,
+                          progress=_progress(quiet))
     if out:
         write_text(out, render_json(report))
     click.echo(render_json(report) if as_json else render_text(report), nl=False)
@@ -274,12 +316,13 @@ def quality(events: str, out: str | None, rules_dir: str | None, dims: str | Non
 
 @cli.command()
 @click.option("--out", "out", default="auditor-demo", show_default=True,
-              type=click.Path(file_okay=False), metavar="DIR",
+              type=click.Path(file_okay=False), metavar="DIR", callback=_output(folder=True),
               help="Folder for the generated data (DIR/data) and the reports (DIR/report).")
 @click.option("--sessions", default=10_000, show_default=True, type=click.IntRange(min=500),
               help="Sessions to synthesize (about 32 events each).")
 @click.option("--seed", type=int, default=None, help="Generator seed (default: the scenario's).")
-def demo(out: str, sessions: int, seed: int | None) -> int:
+@_quiet
+def demo(out: str, sessions: int, seed: int | None, quiet: bool) -> int:
     """See a full audit in one command, with nothing to configure.
 
     Synthesizes player telemetry for one hour in which the batch pipeline
@@ -296,8 +339,7 @@ def demo(out: str, sessions: int, seed: int | None) -> int:
     """
     from auditor.synth.demo import describe, run_demo
 
-    outcome = run_demo(out, sessions=sessions, seed=seed,
-                       progress=lambda msg: click.echo(msg, err=True))
+    outcome = run_demo(out, sessions=sessions, seed=seed, progress=_progress(quiet))
     click.echo(describe(outcome), nl=False)
     return outcome.exit_code
 
@@ -314,8 +356,9 @@ def demo(out: str, sessions: int, seed: int | None) -> int:
 @click.option("--sessions", "max_sessions", default=50, show_default=True, type=click.IntRange(min=0),
               help="Most disagreeing sessions to list (when the pipeline has session rows).")
 @click.option("--json", "as_json", is_flag=True, help="Print the drill-down as JSON.")
+@_quiet
 def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ...], depth: int,
-            max_sessions: int, as_json: bool) -> int:
+            max_sessions: int, as_json: bool, quiet: bool) -> int:
     """Drill into one gap: the slices that explain it, numerator vs denominator,
     and the sessions that disagree where the pipeline publishes session rows.
 
@@ -336,6 +379,6 @@ def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ..
 
     config = load_config(config_path)
     drill = explain_metric(config, pipeline, metric, windows, depth=depth, max_sessions=max_sessions,
-                           progress=lambda msg: click.echo(msg, err=True))
+                           progress=_progress(quiet))
     click.echo(render_explain_json(drill) if as_json else render_explain_text(drill), nl=False)
     return drill.exit_code

@@ -37,7 +37,7 @@ from auditor.quality.judges import BUILTIN, check_engine
 from auditor.golden.metrics import catalogue
 from auditor.quality.rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
-from auditor.windows import parse_minutes, parse_time
+from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality")
@@ -216,13 +216,15 @@ def _window(doc: YamlDoc, value: Any) -> tuple[datetime | None, int]:
                         "e.g. window: {start: 2025-03-20T14:00:00Z, minutes: 60}")
     doc.check_keys(("window",), value, ("start", "minutes"))
     try:
-        start = parse_time(value["start"]) if value.get("start") is not None else None
-    except ConfigError as exc:
-        raise doc.error(("window", "start"), exc.message, exc.hint) from None
-    try:
         minutes = parse_minutes(value.get("minutes", 60), key="window.minutes")
     except ConfigError as exc:
         raise doc.error(("window", "minutes"), exc.message, exc.hint) from None
+    try:
+        start = parse_time(value["start"]) if value.get("start") is not None else None
+        if start is not None:
+            check_on_grid(start, minutes, what=iso(start))
+    except ConfigError as exc:
+        raise doc.error(("window", "start"), exc.message, exc.hint) from None
     return start, minutes
 
 

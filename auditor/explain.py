@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from auditor.audit import _load_golden, pipeline_grains, resolve_windows
+from auditor.audit import _load_golden, check_empty_windows, pipeline_grains, resolve_windows
 from auditor.config import AuditConfig, PipelineConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, Comparison, MetricResult
@@ -129,6 +129,7 @@ def explain_metric(config: AuditConfig, pipeline: str, metric: str, windows: Seq
     try:
         golden_sessions: list | None = [] if spec.sessions else None
         _load_golden(con, config, audited, math.gcd(config.window_minutes, grain), say, golden_sessions)
+        check_empty_windows(con, config, audited, allow_empty=False, key="--window" if windows else "window.start")
         say(f"reconciling {spec.name} ({spec.source.describe()})")
         result = reconcile_pipeline(
             con, spec, index=1, dims=dims, grain_minutes=grain, windows=audited,

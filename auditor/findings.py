@@ -200,6 +200,7 @@ class AuditResult:
     config_file: str | None = None
     auditor_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    empty_windows: tuple[Window, ...] = ()   # audited without a golden session (--allow-empty)
 
     @property
     def exit_code(self) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
@@ -28,7 +27,7 @@ from auditor.errors import ConfigError, InputError
 from auditor.golden.events import describe_columns, first_line, resolve_files
 from auditor.golden.metrics import catalogue
 from auditor.golden.sqlfiles import quote_ident
-from auditor.windows import iso
+from auditor.windows import ms_iso
 
 _INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
               "UINTEGER", "UBIGINT", "UHUGEINT")
@@ -228,7 +227,7 @@ def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout
                       f"HAVING count(*) > 1 ORDER BY n DESC LIMIT 1").fetchone()
     if dup:
         key = ", ".join(f"{d}={v!r}" for d, v in zip(dims, dup[1:-1]))
-        raise InputError(f"{dup[-1]} rows share the window {_ms_iso(dup[0])} and slice ({key or 'whole window'})",
+        raise InputError(f"{dup[-1]} rows share the window {ms_iso(dup[0])} and slice ({key or 'whole window'})",
                          file=where, key="duplicate keys",
                          hint="a pipeline publishes one row per window and combination of its dimensions; "
                               "if it keeps fewer dimensions, list them in its `dimensions`")
@@ -236,10 +235,6 @@ def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout
                       f"WHERE window_ms % {int(grain_ms)} <> 0").fetchone()
     if bad[0]:
         raise InputError(f"{bad[0]} row(s) start off the {grain_ms // 60000}-minute grain, e.g. at "
-                         f"{_ms_iso(bad[1])}", file=where, key=layout.columns["window_start"],
+                         f"{ms_iso(bad[1])}", file=where, key=layout.columns["window_start"],
                          hint=f"declare the grain the pipeline publishes in {grain_key} (e.g. 5m, 1h)")
     return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
-
-
-def _ms_iso(ms: int) -> str:
-    return iso(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))

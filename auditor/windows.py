@@ -52,6 +52,11 @@ def iso(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
+def ms_iso(ms: int) -> str:
+    """Epoch milliseconds as :func:`iso` text."""
+    return iso(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))
+
+
 def parse_time(text: str, *, key: str = "window") -> datetime:
     """An ISO-8601 time; a time without zone is UTC."""
     if isinstance(text, datetime):
@@ -84,7 +89,8 @@ def parse_minutes(value: object, *, key: str = "grain") -> int:
             seconds = (parts["weeks"] * 7 * 86400 + parts["days"] * 86400 + parts["hours"] * 3600
                        + parts["minutes"] * 60 + parts["seconds"])
             if seconds % 60:
-                raise ConfigError(f"{text!r} is not a whole number of minutes", key=key)
+                raise ConfigError(f"{text!r} is not a whole number of minutes", key=key,
+                                  hint="e.g. PT5M or PT1H")
             minutes = seconds // 60
         elif text.isdigit():
             minutes = int(text)
@@ -92,35 +98,49 @@ def parse_minutes(value: object, *, key: str = "grain") -> int:
             raise ConfigError(f"not a length of time: {text!r}", key=key,
                               hint="e.g. 60 (minutes), 5m, 1h, 1d or PT1H")
     if minutes <= 0:
-        raise ConfigError(f"a length of time must be positive, got {value!r}", key=key)
+        raise ConfigError(f"a length of time must be positive, got {value!r}", key=key,
+                          hint="e.g. 60 (minutes), 5m, 1h, 1d or PT1H")
     return minutes
+
+
+WINDOW_HINT = ("e.g. --window 2025-03-20T14:00:00Z/PT1H (START/ISO-8601 duration), or a range "
+               "2025-03-20T00:00:00Z/2025-03-21T00:00:00Z")
 
 
 def parse_window_spec(spec: str, window_minutes: int) -> list[Window]:
     """``START``, ``START/DURATION`` or ``START/END`` -> aligned windows of ``window_minutes``."""
     text = spec.strip()
     start_text, _, rest = text.partition("/")
-    start = parse_time(start_text, key="--window")
-    if not rest:
-        end = start + timedelta(minutes=window_minutes)
-    elif rest.strip().upper().startswith("P"):
-        end = start + timedelta(minutes=parse_minutes(rest, key="--window"))
-    else:
-        end = parse_time(rest, key="--window")
+    try:
+        start = parse_time(start_text, key="--window")
+        if not rest:
+            end = start + timedelta(minutes=window_minutes)
+        elif rest.strip().upper().startswith("P"):
+            end = start + timedelta(minutes=parse_minutes(rest, key="--window"))
+        else:
+            end = parse_time(rest, key="--window")
+    except ConfigError as exc:
+        raise ConfigError(f"{spec!r}: {exc.message}", key="--window", hint=WINDOW_HINT) from None
     return split_range(start, end, window_minutes, what=spec)
+
+
+def check_on_grid(start: datetime, window_minutes: int, *, what: str) -> None:
+    """Windows are ``[k*W, (k+1)*W)`` since the Unix epoch: a start must be on that grid."""
+    if int(start.timestamp() * 1000) % (window_minutes * 60_000):
+        raise ConfigError(f"{what} is not on the {window_minutes}-minute grid since the Unix epoch "
+                          "(docs/definitions.md#window-grid)",
+                          hint=f"start on a multiple of {window_minutes} minutes, e.g. a full hour for 60, "
+                               "or change window.minutes in audit.yaml")
 
 
 def split_range(start: datetime, end: datetime, window_minutes: int, *, what: str) -> list[Window]:
     if end <= start:
-        raise ConfigError(f"window {what!r} ends before it starts", key="--window")
-    step_ms = window_minutes * 60_000
-    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    if start_ms % step_ms or end_ms % step_ms:
-        raise ConfigError(
-            f"window {what!r} is not on the {window_minutes}-minute grid since the Unix epoch "
-            "(docs/definitions.md#window-grid)", key="--window",
-            hint=f"start and end on multiples of {window_minutes} minutes, e.g. a full hour for 60, "
-                 "or change window.minutes in audit.yaml")
+        raise ConfigError(f"window {what!r} ends before it starts", key="--window", hint=WINDOW_HINT)
+    try:
+        check_on_grid(start, window_minutes, what=f"window {what!r}")
+        check_on_grid(end, window_minutes, what=f"window {what!r}")
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key="--window", hint=exc.hint) from None
     step = timedelta(minutes=window_minutes)
     out, t = [], start
     while t < end:

@@ -211,6 +211,23 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             con.close()
 
 
+def require_sessions(result: GoldenResult, events: Any, window_start: datetime | str | None, *,
+                     allow_empty: bool = False) -> str | None:
+    """A golden result without a single session must not pass for a result: an
+    :class:`InputError`, or with ``allow_empty`` the warning to print."""
+    if result.stats.get("sessions"):
+        return None
+    where = (f"the window starting {window_start} ({result.window_minutes} minutes)" if window_start
+             else "the events")
+    message = f"{where} hold{'s' if window_start else ''} no golden sessions"
+    if allow_empty:
+        return message
+    raise InputError(message, file=str(events) if isinstance(events, (str, os.PathLike)) else None,
+                     key="--window-start" if window_start else None,
+                     hint="choose a --window-start the events cover; --allow-empty writes the empty "
+                          "output with a warning")
+
+
 def _input_rows(con: duckdb.DuckDBPyConnection, source: EventSource) -> int:
     """Rows in the input, to choose between one pass and buckets: exact for Parquet
     (footer metadata) and tables; for text files an upper estimate from their size

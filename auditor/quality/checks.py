@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
 from auditor.errors import ExitCode
 from auditor.golden.events import DEFAULT_DIMS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, EventMapping
-from auditor.quality.judges import GREAT_EXPECTATIONS, check_engine, engine_version, judge_columns, judge_rates, preload
+from auditor.quality.judges import BUILTIN, check_engine, engine_version, judge_columns, judge_rates, preload
 from auditor.quality.rules import QualityRules, load_rules
 from auditor.golden.sqlfiles import execute_script, quote_ident, render
 
@@ -138,10 +138,11 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
                  rules_dir: str | os.PathLike | None = None,
                  mapping: EventMapping | None = None,
                  con: duckdb.DuckDBPyConnection | None = None,
-                 engine: str = GREAT_EXPECTATIONS) -> QualityReport:
+                 engine: str = BUILTIN, progress: Callable[[str], None] | None = None) -> QualityReport:
     """Data-quality checks on raw events alone: runs the golden stages, then :func:`run_quality`.
 
-    ``engine`` judges the counts (auditor.quality.judges.ENGINES); ``auditor quality``'s default is GX.
+    ``engine`` judges the counts (auditor.quality.judges.ENGINES); the default is the builtin
+    judge, as in ``auditor run``.
     """
     from auditor.golden.calculator import compute_golden, connect
 
@@ -150,7 +151,10 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
     own = con is None
     con = con or connect()
     try:
+        say = progress or (lambda _msg: None)
+        say(f"[golden] reading {events if isinstance(events, (str, os.PathLike)) else 'the events'}")
         compute_golden(events, dims=dims, mapping=mapping, con=con)
+        say(f"[quality] checking the events ({rules.source})")
         return run_quality(con, rules=rules, dims=dims, engine=engine)
     finally:
         if own:
@@ -158,11 +162,11 @@ def check_events(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS,
 
 
 def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = None,
-                dims: Sequence[str] = DEFAULT_DIMS, engine: str = GREAT_EXPECTATIONS) -> QualityReport:
+                dims: Sequence[str] = DEFAULT_DIMS, engine: str = BUILTIN) -> QualityReport:
     """Run the data-quality checks on ``con``, where the golden stages have run.
 
-    ``engine`` judges the counts: ``great_expectations`` (the default) or ``builtin``
-    (the same verdicts without importing GX; what ``auditor run`` uses by default).
+    ``engine`` judges the counts: ``builtin`` (the default) or ``great_expectations``
+    (the same verdicts, judged by GX).
     Leaves ``q_sessions`` and ``q_session_dims`` on ``con`` for :func:`slice_rates`.
     """
     check_engine(engine)
@@ -198,7 +202,7 @@ def run_quality(con: duckdb.DuckDBPyConnection, *, rules: QualityRules | None = 
     execute_script(con, render(rules.read_sql("03_slices.sql"), dims=dims),
                    {**params, "has_orphans": ses["orphans"] > 0})
 
-    counts = _counts(con, rules, dims, raw, ses, dup, engine)
+    counts = _counts(con, rules, raw, ses, dup, engine)
     enabled = [r for r in rules.enabled if r.name in counts]
     rates = {r.name: (counts[r.name][0] / counts[r.name][1] if counts[r.name][1] else 0.0) for r in enabled}
     verdicts = judge_rates(engine, rates, {r.name: r.threshold for r in enabled}) if enabled else {}
@@ -222,9 +226,11 @@ def _row(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     return dict(zip(names, cur.fetchall()[0]))
 
 
-def _counts(con, rules: QualityRules, dims, raw, ses, dup, engine: str) -> dict[str, tuple[int, int, dict]]:
+def _counts(con, rules: QualityRules, raw, ses, dup, engine: str) -> dict[str, tuple[int, int, dict]]:
     """check -> (unexpected_count, denominator, details)."""
-    expected = {c: _TYPES.get(c, "VARCHAR") for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *dims)}
+    # the contract's own columns, whatever the dimensions (which are always text in the view):
+    # `auditor quality` and `auditor run` count the same columns on the same events
+    expected = {c: _TYPES.get(c, "VARCHAR") for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
     actual = {r[0]: r[1] for r in con.execute("DESCRIBE g_input").fetchall()}
     columns = judge_columns(engine, actual, expected)
     failing = {c: o.observed for c, o in columns.items() if not o.success}

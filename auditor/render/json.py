@@ -47,6 +47,7 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
         "status": result.status,
         "window": {"start": iso(result.windows[0].start), "end": iso(result.windows[-1].end)},
         "windows": [{"start": iso(w.start), "end": iso(w.end)} for w in result.windows],
+        "empty_windows": [{"start": iso(w.start), "end": iso(w.end)} for w in result.empty_windows],
         "window_minutes": result.window_minutes,
         "dimensions": list(result.dimensions),
         "events": result.events,

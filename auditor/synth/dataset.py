@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -89,8 +89,10 @@ def _iso(dt: datetime) -> str:
 def write_dataset(out_dir: str | Path, *, sessions: int, seed: int, faults: Sequence[Fault] = (),
                   start: datetime = DEFAULT_START, windows: int = 1, window_minutes: int = 60,
                   dirt: DirtRates = DirtRates(), batch_sessions: bool = True,
-                  events_only: bool = False) -> Dataset:
-    """Generate events, simulate both pipelines with ``faults`` and write everything to ``out_dir``."""
+                  events_only: bool = False, progress: Callable[[str], None] | None = None) -> Dataset:
+    """Generate events, simulate both pipelines with ``faults`` and write everything to ``out_dir``.
+
+    Every file is written atomically: an interrupted run leaves no truncated file."""
     import pyarrow.parquet as pq
     import yaml
 
@@ -101,6 +103,8 @@ def write_dataset(out_dir: str | Path, *, sessions: int, seed: int, faults: Sequ
     if start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
     end = start + timedelta(minutes=windows * window_minutes)
+    say = progress or (lambda _msg: None)
+    say(f"generating {sessions:,} sessions into {out / 'events.parquet'}")
     rows = write_events(out / "events.parquet", sessions, seed, start=start, windows=windows,
                         window_minutes=window_minutes, dirt=dirt)
     files = {"events": "events.parquet"}
@@ -114,6 +118,7 @@ def write_dataset(out_dir: str | Path, *, sessions: int, seed: int, faults: Sequ
     }
     if not events_only:
         events = pq.read_table(out / "events.parquet")
+        say(f"simulating the pipelines on {rows:,} events" + (f" with {len(faults)} fault(s)" if faults else ""))
         base, published = simulate(events, faults, window_minutes=window_minutes)
         for name, pub in published.items():
             files[name] = f"{name}.parquet"
