@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 import errno
+import os
+from collections.abc import Sequence
 
 
 class ExitCode(enum.IntEnum):
@@ -94,6 +96,26 @@ def is_interrupt(exc: BaseException) -> bool:
     if isinstance(exc, (KeyboardInterrupt, Interrupted, duckdb.InterruptException)):
         return True
     return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _INTERRUPT_TEXT)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether a DuckDB error is about the data read (a damaged file, a value that does not
+    convert or overflows) rather than about auditor's own SQL (a bug)."""
+    import duckdb
+
+    return isinstance(exc, (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException,
+                            duckdb.OutOfRangeException)) and not is_interrupt(exc)
+
+
+def read_error(exc: BaseException, what: str, files: Sequence[str], where: str,
+               hint: str | None = None) -> InputError:
+    """An :class:`InputError` for a DuckDB error met while reading ``files``: its first line
+    only (never the SQL text), naming the file DuckDB named, else ``where``."""
+    text = first_line(exc)
+    named = next((f for f in files if f in text or os.path.basename(f) in text), None)
+    return InputError(f"cannot read {what}: {text}", file=named or where,
+                      hint=hint or "the file is damaged or not in the format its suffix says: "
+                                   "write it again, or move it out of the input")
 
 
 def classify(exc: BaseException) -> AuditorError | None:

@@ -23,8 +23,8 @@ import duckdb
 import pyarrow as pa
 
 from auditor.config import PipelineConfig, SourceSpec, redact_url
-from auditor.errors import ConfigError, InputError
-from auditor.golden.events import describe_columns, first_line, resolve_files
+from auditor.errors import ConfigError, InputError, first_line, is_data_error, read_error
+from auditor.golden.events import describe_columns, resolve_files
 from auditor.golden.metrics import catalogue
 from auditor.golden.sqlfiles import quote_ident
 from auditor.windows import ms_iso
@@ -45,7 +45,13 @@ class CandidateLayout:
 def register_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, view: str) -> None:
     """Create the DuckDB view ``view`` over the source's rows, as published."""
     if spec.kind == "file":
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM {_file_reader(spec)}")
+        reader, files = _file_reader(spec)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM {reader}")
+        except duckdb.Error as exc:
+            if not is_data_error(exc):
+                raise
+            raise read_error(exc, "the pipeline's output", files, spec.path or "") from None
     elif spec.kind == "duckdb":
         con.register(view, _read_duckdb(spec))
     elif spec.kind == "sql":
@@ -54,15 +60,18 @@ def register_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, view: str)
         raise ValueError(f"unknown source kind {spec.kind!r}")
 
 
-def _file_reader(spec: SourceSpec) -> str:
+def _file_reader(spec: SourceSpec) -> tuple[str, tuple[str, ...]]:
+    """The table function reading a file source, and its files."""
     src = resolve_files(spec.path or "")
     fmt = spec.format or src.format
     files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in src.files) + "]"
     if fmt == "parquet":
-        return f"read_parquet({files}, union_by_name = true, hive_partitioning = false)"
-    if fmt == "json":
-        return f"read_json({files}, format = 'newline_delimited', union_by_name = true, hive_partitioning = false)"
-    return f"read_csv({files}, header = true, union_by_name = true, hive_partitioning = false)"
+        reader = f"read_parquet({files}, union_by_name = true, hive_partitioning = false)"
+    elif fmt == "json":
+        reader = f"read_json({files}, format = 'newline_delimited', union_by_name = true, hive_partitioning = false)"
+    else:
+        reader = f"read_csv({files}, header = true, union_by_name = true, hive_partitioning = false)"
+    return reader, src.files
 
 
 def _select_sql(spec: SourceSpec, quote) -> str:
@@ -139,22 +148,29 @@ def plan_layout(con: duckdb.DuckDBPyConnection, view: str, pipeline: PipelineCon
                                      f", or list the dimensions it keeps in pipelines.{pipeline.name}.dimensions"))
     wanted = pipeline.metrics or tuple(catalogue())
     metrics: dict[str, str] = {}
+    unpublished: dict[str, list[str]] = {}   # metric -> its missing columns
     for name in wanted:
         metric = catalogue()[name]
         if all(src(c) in present for c in metric.components):
             metrics[name] = "components"
         elif src(name) in present:
             metrics[name] = "value"
-        elif pipeline.metrics is not None:
-            raise InputError(
-                f"metric {name} needs the column(s) {', '.join(map(src, metric.components))} "
-                f"or a column {src(name)!r} with the final value (columns present: {', '.join(present)})",
-                file=where, key=name,
-                hint=f"map them in pipelines.{pipeline.name}.columns, or drop {name} from its metrics")
-    if not metrics:
-        raise InputError("publishes none of the metrics' columns "
-                         f"(columns present: {', '.join(present)})", file=where,
-                         hint=f"map the canonical components in pipelines.{pipeline.name}.columns")
+        else:
+            unpublished[name] = [src(c) for c in metric.components if src(c) not in present]
+    if unpublished:
+        # a pipeline that stops publishing a column is the regression an audit exists to
+        # catch: never drop the metric quietly
+        missing = sorted({c for cols in unpublished.values() for c in cols})
+        needs = "; ".join(f"{m} needs {', '.join(map(repr, cols))}" for m, cols in unpublished.items())
+        declared = pipeline.metrics is not None
+        raise InputError(
+            f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"{'are' if len(missing) > 1 else 'is'} missing ({needs}, or a column with the final value; "
+            f"columns present: {', '.join(present)})", file=where, key=missing[0],
+            hint=(f"drop the metric from pipelines.{pipeline.name}.metrics" if declared else
+                  f"list the metrics this pipeline publishes in pipelines.{pipeline.name}.metrics "
+                  f"(e.g. metrics: [{', '.join(metrics) or 'attempts'}])")
+                 + f", or map the column in pipelines.{pipeline.name}.columns")
     components = tuple(dict.fromkeys(c for m, how in metrics.items() if how == "components"
                                      for c in catalogue()[m].components))
     used = ["window_start", *dims, *components, *(m for m, how in metrics.items() if how == "value")]
@@ -213,7 +229,9 @@ def load_candidate(con: duckdb.DuckDBPyConnection, view: str, table: str, layout
     try:
         row = con.execute(f"SELECT {parts} FROM {source}").fetchone()
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the pipeline's output: {first_line(exc)}", file=where) from None
+        if not is_data_error(exc):
+            raise
+        raise read_error(exc, "the pipeline's output", (), where) from None
     finally:
         con.execute("RESET disabled_optimizers")
     for i, (col, _, expected) in enumerate(checks):

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, first_line, is_data_error, read_error
 from auditor.golden.events import DEFAULT_DIMS, EventMapping, EventSource, register_events
 from auditor.golden.sqlfiles import quote_ident, run_rule
 
@@ -177,18 +177,18 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
         }
         try:
             _run_stages(con, dims, params, bucket_rows, _input_rows(con, source))
-        except duckdb.ConversionException as exc:
-            raise InputError(f"a value in the events cannot be converted: {exc}",
-                             file=source.description) from None
         except duckdb.OutOfRangeException as exc:
             # 64-bit integers end to end (docs/definitions.md#integers-end-to-end): an
             # overflow is an implausible input value (e.g. bitrate in bit/s), never a
             # silent wrap-around
-            raise InputError(f"a value in the events is out of range: {str(exc).splitlines()[0]}",
+            raise InputError(f"a value in the events is out of range: {first_line(exc)}",
                              file=source.description,
                              hint="check the units of bitrate_kbps (kbit/s) and ts (ms)") from None
-        except duckdb.IOException as exc:
-            raise InputError(f"cannot read the events: {exc}", file=source.description) from None
+        except duckdb.Error as exc:
+            # a damaged file is found when its pages are read, here, not when its footer was
+            if not is_data_error(exc):
+                raise
+            raise read_error(exc, "the events", source.files, source.description) from None
         extra = ("ebvs_short",) if options.ebvs_min_wait_ms else ()
         agg_cols = ["window_start", *dims, *COMPONENTS[:3], *extra, *COMPONENTS[3:]]
         order = ", ".join(quote_ident(c) for c in ["window_start", *dims])
