@@ -126,7 +126,8 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     doc = load_yaml(path, what="audit config")
     data = doc.data
     if not isinstance(data, Mapping):
-        raise doc.error((), "audit.yaml must be a mapping of keys (events, window, dimensions, pipelines)")
+        raise doc.error((), "audit.yaml must be a mapping of keys (events, window, dimensions, pipelines)",
+                        "e.g. events: data/events/ and pipelines: {batch: {path: out/batch.parquet}}")
     doc.check_keys((), data, TOP_KEYS, required=("events", "pipelines"))
     events = _existing_path(doc, ("events",), data["events"], allow_dir=True)
     mapping = _mapping(doc, data.get("mapping"))
@@ -134,7 +135,7 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     try:
         dims = check_dims(dims)
     except ConfigError as exc:
-        raise doc.error(("dimensions",), exc.message) from None
+        raise doc.error(("dimensions",), exc.message, exc.hint) from None
     window_start, window_minutes = _window(doc, data.get("window"))
     options = _golden_options(doc, data.get("golden"))
     rules = _rules(doc, data.get("rules"))
@@ -166,7 +167,7 @@ def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
 
 def _string(doc: YamlDoc, path: Path, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise doc.error(path, f"expected a non-empty string, got {value!r}")
+        raise doc.error(path, f"expected a non-empty string, got {value!r}", "quote the value if it is not text")
     return value
 
 
@@ -198,7 +199,8 @@ def _mapping(doc: YamlDoc, value: Any) -> EventMapping:
     if value is None:
         return EventMapping()
     if not isinstance(value, Mapping):
-        raise doc.error(("mapping",), "mapping takes {columns: {...}, event_types: {...}}")
+        raise doc.error(("mapping",), "mapping takes {columns: {...}, event_types: {...}}",
+                        "e.g. mapping: {columns: {session_id: sid}, event_types: {play_start: first_frame}}")
     doc.check_keys(("mapping",), value, ("columns", "event_types"))
     for key in ("columns", "event_types"):
         sub = value.get(key) or {}
@@ -329,13 +331,15 @@ def _source(doc: YamlDoc, base: Path, spec: Mapping) -> SourceSpec:
     if kind == "path":
         for key in ("table", "query"):
             if key in spec:
-                raise doc.error((*base, key), f"{key} needs a database source (duckdb or url), not a file path")
+                raise doc.error((*base, key), f"{key} needs a database source (duckdb or url), not a file path",
+                                "a file source is read whole: drop the key, or use duckdb: or url:")
         fmt = spec.get("format")
         if fmt is not None and fmt not in FILE_FORMATS:
             raise doc.error((*base, "format"), f"unknown format {fmt!r}", "one of: " + ", ".join(FILE_FORMATS))
         return SourceSpec(kind="file", path=_existing_path(doc, (*base, "path"), spec["path"]), format=fmt)
     if "format" in spec:
-        raise doc.error((*base, "format"), "format applies to file sources only")
+        raise doc.error((*base, "format"), "format applies to file sources only",
+                        "drop format: a database source has typed columns")
     has = [k for k in ("table", "query") if spec.get(k) is not None]
     if len(has) != 1:
         raise doc.error(base, f"a {kind} source needs exactly one of table or query",

@@ -117,9 +117,10 @@ def explain_metric(config: AuditConfig, pipeline: str, metric: str, windows: Seq
                    depth: int = 3, max_sessions: int = 50, *, progress=None) -> Drilldown:
     """Drill into ``pipeline``'s gap on ``metric`` over ``windows`` (default: audit.yaml's)."""
     if depth < 1:
-        raise ConfigError(f"depth must be at least 1, got {depth}", key="--depth")
+        raise ConfigError(f"depth must be at least 1, got {depth}", key="--depth", hint="e.g. --depth 2")
     if max_sessions < 0:
-        raise ConfigError(f"the number of sessions to list must be >= 0, got {max_sessions}", key="--sessions")
+        raise ConfigError(f"the number of sessions to list must be >= 0, got {max_sessions}", key="--sessions",
+                          hint="e.g. --sessions 20")
     say = progress or (lambda _msg: None)
     spec = _pick(config, pipeline, metric)
     audited = resolve_windows(config, windows)

@@ -126,8 +126,8 @@ def read_sqlalchemy(spec: SourceSpec) -> pa.Table:
     try:
         return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns)})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"a column of the result has mixed or unsupported values: {exc}",
-                         file=where) from None
+        raise InputError(f"a column of the result has mixed or unsupported values: {first_line(exc)}",
+                         file=where, hint="cast the column to one type in the query") from None
 
 
 

@@ -136,7 +136,8 @@ def parse_tolerance(doc: YamlDoc, path: Path, value: Any, metric: str | None, or
         if key in value:
             v = value[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise doc.error((*path, key), f"{key} must be a number >= 0, not {v!r}")
+                raise doc.error((*path, key), f"{key} must be a number >= 0, not {v!r}",
+                                f"e.g. {{{key}: {'0.01' if key == 'relative' else '2'}}}; 0 or `exact` allows no difference")
             kwargs[key] = float(v)
     if "statistical" in value:
         spath = (*path, "statistical")
@@ -150,7 +151,8 @@ def parse_tolerance(doc: YamlDoc, path: Path, value: Any, metric: str | None, or
                             "e.g. 0.99")
         support = stat.get("min_support", 0)
         if isinstance(support, bool) or not isinstance(support, int) or support < 0:
-            raise doc.error((*spath, "min_support"), f"min_support must be a whole number >= 0, not {support!r}")
+            raise doc.error((*spath, "min_support"), f"min_support must be a whole number >= 0, not {support!r}",
+                            "e.g. 200: slices with fewer sessions are too small to judge")
         if metric is not None and not supports_statistical(catalogue()[metric]):
             raise doc.error(spath, f"a statistical tolerance applies to rates of session counts, not {metric}",
                             "use it for " + ", ".join(m.name for m in catalogue().values()
@@ -208,13 +210,15 @@ def load_tolerance_rules(path: str | None = None) -> ToleranceRules:
     default = parse_tolerance(doc, ("default",), data.get("default"), None, f"{name} default")
     metrics_raw = data.get("metrics") or {}
     if not isinstance(metrics_raw, Mapping):
-        raise doc.error(("metrics",), "metrics takes a mapping of metric -> rule")
+        raise doc.error(("metrics",), "metrics takes a mapping of metric -> rule",
+                        "e.g. metrics: {ebvs_rate: {relative: 0.01}}")
     doc.check_keys(("metrics",), metrics_raw, list(catalogue()))
     metrics = {m: parse_tolerance(doc, ("metrics", m), v, m, f"{name} metrics.{m}")
                for m, v in metrics_raw.items()}
     pipes_raw = data.get("pipelines") or {}
     if not isinstance(pipes_raw, Mapping):
-        raise doc.error(("pipelines",), "pipelines takes a mapping of pipeline -> {metric: rule}")
+        raise doc.error(("pipelines",), "pipelines takes a mapping of pipeline -> {metric: rule}",
+                        "e.g. pipelines: {streaming: {ebvs_rate: {relative: 0.01}}}")
     pipelines = {p: parse_metric_rules(doc, ("pipelines", p), v, f"{name} pipelines.{p}")
                  for p, v in pipes_raw.items()}
     return ToleranceRules(default=default, metrics=metrics, pipelines=pipelines, file=doc.file)

@@ -75,7 +75,8 @@ def load_yaml(path: str | os.PathLike, *, what: str = "YAML file") -> YamlDoc:
         raise ConfigError(f"{what} not found", file=file,
                           hint="check the path (relative paths are from the current folder)") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the {what}: {exc}", file=file) from None
+        raise ConfigError(f"cannot read the {what}: {exc}", file=file,
+                          hint="give the path of a readable UTF-8 YAML file") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -99,7 +100,7 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> An
                 key = str(key)
             if key in out:
                 raise ConfigError(f"key {key!r} appears twice",
-                                  file=f"{file}:{key_node.start_mark.line + 1}")
+                                  file=f"{file}:{key_node.start_mark.line + 1}", hint="keep one of them")
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*path, key), lines, file)
         return out

@@ -42,16 +42,17 @@ class GoldenOptions:
     def __post_init__(self) -> None:
         if self.start_anchor not in ("content_frame", "any_frame"):
             raise ConfigError(f"start_anchor must be content_frame or any_frame, not {self.start_anchor!r}",
-                              key="start_anchor")
+                              key="start_anchor", hint="content_frame is the golden definition")
         if self.attribution not in ("session_start", "session_end"):
             raise ConfigError(f"attribution must be session_start or session_end, not {self.attribution!r}",
-                              key="attribution")
+                              key="attribution", hint="session_start is the golden definition")
         if self.inactivity_timeout_ms is not None and (
                 not isinstance(self.inactivity_timeout_ms, int) or self.inactivity_timeout_ms <= 0):
             raise ConfigError("inactivity_timeout_ms must be a positive whole number of milliseconds",
-                              key="inactivity_timeout_ms")
+                              key="inactivity_timeout_ms", hint="e.g. 1800000 (30 minutes), or leave it out")
         if not isinstance(self.ebvs_min_wait_ms, int) or self.ebvs_min_wait_ms < 0:
-            raise ConfigError("ebvs_min_wait_ms must be a whole number >= 0", key="ebvs_min_wait_ms")
+            raise ConfigError("ebvs_min_wait_ms must be a whole number >= 0", key="ebvs_min_wait_ms",
+                              hint="e.g. 1000; 0 (the golden definition) counts every exit before video start")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,11 +122,12 @@ def _to_epoch_ms(value: datetime | str | None) -> int | None:
 def check_dims(dims: Sequence[str]) -> tuple[str, ...]:
     dims = tuple(dims)
     if len(set(dims)) != len(dims):
-        raise ConfigError(f"dimensions repeat: {list(dims)}", key="dims")
+        raise ConfigError(f"dimensions repeat: {list(dims)}", key="dims", hint="name each dimension once")
     reserved = {"session_id", "window_start", "event_id", "seq", "ts", "event_type"} | set(COMPONENTS) | set(SESSION_FACTS)
     clash = [d for d in dims if d in reserved]
     if clash:
-        raise ConfigError(f"{clash} cannot be used as a dimension (reserved column name)", key="dims")
+        raise ConfigError(f"{clash} cannot be used as a dimension (reserved column name)", key="dims",
+                          hint="dimensions are attributes of a session such as cdn, device or country")
     return dims
 
 
@@ -149,7 +151,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
     dims = check_dims(dims)
     if not isinstance(window_minutes, int) or window_minutes <= 0:
         raise ConfigError("window length must be a positive whole number of minutes",
-                          key="window-minutes")
+                          key="window-minutes", hint="e.g. 60")
     window_ms = window_minutes * 60_000
     start_ms = _to_epoch_ms(window_start)
     end_ms = _to_epoch_ms(window_end)

@@ -89,17 +89,21 @@ def resolve_files(path: str | os.PathLike) -> EventSource:
     elif any(ch in text for ch in "*?["):
         found = sorted(f for f in globmod.glob(text, recursive=True) if os.path.isfile(f))
         if not found:
-            raise InputError("no file matches this pattern", file=text)
+            raise InputError("no file matches this pattern", file=text,
+                             hint="check the pattern (quote it so the shell does not expand it)")
     elif os.path.isfile(text):
         found = [text]
     else:
-        raise InputError("no such file or folder", file=text)
+        raise InputError("no such file or folder", file=text,
+                         hint="give the raw events as a Parquet file, a glob, a folder, .jsonl or .csv")
     formats = {_format_of(f) for f in found}
     if None in formats:
         bad = next(f for f in found if _format_of(f) is None)
-        raise InputError("unknown file type (expected .parquet, .jsonl or .csv)", file=bad)
+        raise InputError("unknown file type (expected .parquet, .jsonl or .csv)", file=bad,
+                         hint="name the files by their format, or move other files out of the input")
     if len(formats) > 1:
-        raise InputError(f"mixed file formats {sorted(formats)}; read one format at a time", file=text)
+        raise InputError(f"mixed file formats {sorted(formats)}; read one format at a time", file=text,
+                         hint="point at one format with a glob, e.g. 'events/**/*.parquet'")
     return EventSource(description=text, format=formats.pop(), files=tuple(found))
 
 

@@ -191,7 +191,7 @@ class _Cube:
         cand = table[value_cols[1::2]].to_numpy(dtype=float).T
         rel = _estimate_noise(golden, cand) if noise == "auto" else np.full(len(golden), float(noise))
         if np.any(rel < 0):
-            raise InputError(f"noise must be >= 0 or 'auto', got {noise!r}")
+            raise InputError(f"noise must be >= 0 or 'auto', got {noise!r}", hint="e.g. noise=0.01 or noise='auto'")
         sd = rel[:, None] * np.abs(golden)
         return cls(table, list(dims), code_matrix, values, golden, cand, sd, dead_zone, min_z)
 

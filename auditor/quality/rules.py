@@ -99,9 +99,11 @@ def parse_rules(text: str, *, source: str = "quality.yaml", rules_dir: str | Non
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}", file=source) from None
+        raise ConfigError(f"not valid YAML{where}", file=source,
+                          hint="check indentation and quoting near that line") from None
     if not isinstance(data, dict) or not isinstance(data.get("checks"), dict):
-        raise ConfigError("expected a mapping with a 'checks:' mapping", file=source, key="checks")
+        raise ConfigError("expected a mapping with a 'checks:' mapping", file=source, key="checks",
+                          hint="copy the shipped rules/quality.yaml and edit it")
     unknown = sorted(set(data["checks"]) - set(CHECKS))
     if unknown:
         raise ConfigError(f"unknown check(s) {unknown}", file=source, key="checks",
@@ -115,7 +117,8 @@ def parse_rules(text: str, *, source: str = "quality.yaml", rules_dir: str | Non
                                    enabled=False, parameters=dict(defaults)))
             continue
         if not isinstance(spec, dict):
-            raise ConfigError("expected a mapping", file=source, key=key)
+            raise ConfigError("expected a mapping", file=source, key=key,
+                              hint="e.g. {threshold: 0.01, blocking: false}")
         extra = sorted(set(spec) - {"description", "threshold", "blocking", "enabled", "parameters"})
         if extra:
             raise ConfigError(f"unknown key(s) {extra}", file=source, key=key,
@@ -124,10 +127,11 @@ def parse_rules(text: str, *, source: str = "quality.yaml", rules_dir: str | Non
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
                 or math.isnan(threshold) or not 0 <= threshold <= 1:
             raise ConfigError(f"threshold must be a rate between 0 and 1, not {threshold!r}",
-                              file=source, key=f"{key}.threshold")
+                              file=source, key=f"{key}.threshold", hint="e.g. 0.01 for 1%")
         for flag in ("blocking", "enabled"):
             if not isinstance(spec.get(flag, True), bool):
-                raise ConfigError(f"{flag} must be true or false", file=source, key=f"{key}.{flag}")
+                raise ConfigError(f"{flag} must be true or false", file=source, key=f"{key}.{flag}",
+                                  hint=f"e.g. {flag}: false")
         params = dict(defaults)
         given = spec.get("parameters") or {}
         if not isinstance(given, dict) or set(given) - set(defaults):
@@ -138,9 +142,10 @@ def parse_rules(text: str, *, source: str = "quality.yaml", rules_dir: str | Non
         for pname, value in given.items():
             if pname.endswith("_ms") and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ConfigError("expected a whole number of milliseconds >= 0",
-                                  file=source, key=f"{key}.parameters.{pname}")
+                                  file=source, key=f"{key}.parameters.{pname}", hint="e.g. 60000 for a minute")
             if pname == "allowed" and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-                raise ConfigError("expected a list of strings", file=source, key=f"{key}.parameters.{pname}")
+                raise ConfigError("expected a list of strings", file=source, key=f"{key}.parameters.{pname}",
+                                  hint="e.g. [completed, error, user_exit]")
             params[pname] = value
         rules.append(CheckRule(name=name, description=str(spec.get("description", "")),
                                threshold=float(threshold), blocking=spec.get("blocking", False),
@@ -149,7 +154,8 @@ def parse_rules(text: str, *, source: str = "quality.yaml", rules_dir: str | Non
     support, top = slices.get("min_support", 100), slices.get("top", 5)
     for k, v in (("min_support", support), ("top", top)):
         if isinstance(v, bool) or not isinstance(v, int) or v < (1 if k == "top" else 0):
-            raise ConfigError("expected a whole number", file=source, key=f"slices.{k}")
+            raise ConfigError("expected a whole number", file=source, key=f"slices.{k}",
+                              hint=f"e.g. {k}: {'100' if k == 'min_support' else '5'}")
     version = data.get("version", 1)
     return QualityRules(checks=tuple(rules), version=version, slice_min_support=support,
                         slice_top=top, source=source, rules_dir=rules_dir)

@@ -170,7 +170,8 @@ def parse_slice(text: str, dims: tuple[str, ...] | None = None) -> tuple[tuple[s
                               hint="dimensions: " + ", ".join(dims))
         pairs.append((dim, value))
     if len({d for d, _ in pairs}) != len(pairs) or not 1 <= len(pairs) <= 3:
-        raise ConfigError(f"a slice names 1-3 distinct dimensions, got {text!r}", key="--fault")
+        raise ConfigError(f"a slice names 1-3 distinct dimensions, got {text!r}", key="--fault",
+                          hint="e.g. device=roku&player_version=5.2")
     return tuple(sorted(pairs))
 
 
@@ -179,14 +180,16 @@ def _parse_param(kind: str, text: str | None) -> float | None:
     if text is None:
         return None
     if k.param_name is None:
-        raise ConfigError(f"fault kind {kind!r} takes no parameter", key="--fault")
+        raise ConfigError(f"fault kind {kind!r} takes no parameter", key="--fault",
+                          hint="drop the last :PARAM; `auditor generate --help` lists the kinds")
     try:
         value = float(text)
     except ValueError:
         raise ConfigError(f"parameter of {kind!r} must be a number ({k.param_doc}), got {text!r}",
-                          key="--fault") from None
+                          key="--fault", hint="`auditor generate --help` lists the kinds and their parameters") from None
     if value <= 0 or (k.param_name == "share" and value > 1):
-        raise ConfigError(f"parameter of {kind!r} out of range: {k.param_doc}", key="--fault")
+        raise ConfigError(f"parameter of {kind!r} out of range: {k.param_doc}", key="--fault",
+                          hint="`auditor generate --help` lists the kinds and their parameters")
     return value
 
 
