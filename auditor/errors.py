@@ -107,15 +107,16 @@ def is_data_error(exc: BaseException) -> bool:
                             duckdb.OutOfRangeException)) and not is_interrupt(exc)
 
 
-def read_error(exc: BaseException, what: str, files: Sequence[str], where: str,
-               hint: str | None = None) -> InputError:
+def read_error(exc: BaseException, what: str, files: Sequence[str], where: str) -> InputError:
     """An :class:`InputError` for a DuckDB error met while reading ``files``: its first line
     only (never the SQL text), naming the file DuckDB named, else ``where``."""
     text = first_line(exc)
-    named = next((f for f in files if f in text or os.path.basename(f) in text), None)
+    named = (next((f for f in files if f in text), None)
+             or next((f for f in files if f"\"{os.path.basename(f)}\"" in text
+                      or f"'{os.path.basename(f)}'" in text), None))
     return InputError(f"cannot read {what}: {text}", file=named or where,
-                      hint=hint or "the file is damaged or not in the format its suffix says: "
-                                   "write it again, or move it out of the input")
+                      hint="the file is damaged or not in the format its suffix says: "
+                           "write it again, or move it out of the input")
 
 
 def classify(exc: BaseException) -> AuditorError | None:
@@ -124,8 +125,9 @@ def classify(exc: BaseException) -> AuditorError | None:
         return exc
     if is_interrupt(exc):
         return Interrupted("interrupted")
-    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
-        return AuditorError(exc.strerror or first_line(exc), file=exc.filename, hint=_OS_HINTS[exc.errno])
+    if isinstance(exc, OSError):  # also Arrow's I/O errors, which may carry no errno
+        return AuditorError(exc.strerror or first_line(exc), file=exc.filename,
+                            hint=_OS_HINTS.get(exc.errno, "check the path, its permissions and free space"))
     import duckdb
 
     if isinstance(exc, (MemoryError, duckdb.OutOfMemoryException)):

@@ -522,3 +522,37 @@ def test_hostile_dimension_value_in_every_report_format(dataset, tmp_path, capsy
     assert HOSTILE in (work / "r" / "report.json").read_text().replace("\\u003c", "<")
     json.loads((work / "r" / "report.json").read_text())
     ET.parse(work / "r" / "junit.xml")
+
+
+# ---- one classification of what escapes a command ------------------------------------------
+
+def _duckdb_error(kind: str, text: str):
+    import duckdb
+    return getattr(duckdb, kind)(text)
+
+
+@pytest.mark.parametrize("exc,code,fragment", [
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (RuntimeError("Query interrupted"), 130, "interrupted"),
+    (_duckdb_error("InterruptException", "INTERRUPT Error: Interrupted!"), 130, "interrupted"),
+    (OSError(28, "No space left on device", "/reports/report.json"), 2, "/reports/report.json: No space left"),
+    (PermissionError(13, "Permission denied", "/reports"), 2, "/reports: Permission denied"),
+    (pa.ArrowIOError("Failed to open local file"), 2, "Failed to open local file"),
+    (_duckdb_error("OutOfMemoryException", "Out of Memory Error: failed to allocate\nLINE 1: SELECT"), 2,
+     "out of memory: Out of Memory Error: failed to allocate"),
+    (_duckdb_error("IOException", "IO Error: No space left on device\nLINE 1: COPY"), 2, "No space left"),
+    (_duckdb_error("BinderException", "Binder Error: column x not found"), 3, None),
+    (KeyError("x"), 3, None),
+], ids=["keyboard", "duckdb_runtime", "duckdb_interrupt", "disk_full", "permission", "arrow_io", "duckdb_oom",
+        "duckdb_io", "duckdb_binder_is_a_bug", "bug"])
+def test_classify_maps_what_escapes_onto_the_exit_codes(exc, code, fragment):
+    from auditor.errors import ExitCode, classify
+
+    error = classify(exc)
+    if code == ExitCode.INTERNAL_ERROR:
+        assert error is None
+        return
+    assert error.exit_code == code
+    assert fragment in str(error) and "LINE 1" not in str(error)
+    if code == 2:
+        assert error.hint
