@@ -94,14 +94,15 @@ def test_markdown_and_html_sections_escape_values():
 
 
 def test_builtin_engine_gives_the_same_result_as_great_expectations(tmp_path, capsys):
-    """`auditor quality` judges with GX by default; --engine builtin changes only the engine field."""
+    """`auditor quality` judges itself by default (as `auditor run`); --engine great_expectations
+    changes only the engine field."""
     rows = ed.clean(50)
     for r in rows[:40]:
         r["received_at"] = r["ts"] + 3_600_000           # late_events fails (a warning)
     events = write(tmp_path, rows)
     results = {}
     for engine in ("great_expectations", "builtin"):
-        args = ["--events", events, "--json", "--dims", "cdn"] + (["--engine", engine] if engine == "builtin" else [])
+        args = ["--events", events, "--json", "--dims", "cdn"] + (["--engine", engine] if engine == "great_expectations" else [])
         code, output = run(capsys, *args)
         data = json.loads(output)
         jsonschema.validate(data, QUALITY_SCHEMA)
