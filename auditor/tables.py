@@ -65,13 +65,10 @@ def check_output(path: str | os.PathLike, *, folder: bool = False, option: str =
     files into) cannot be created: a file where a folder should be, a folder where the
     file should be, or no permission to write where it would be created."""
     target = Path(path)
-    if target.exists():
-        if folder and not target.is_dir():
-            raise ConfigError(f"{target} is a file, not a folder", key=option,
-                              hint=f"give {option} a folder (it is created if missing)")
-        if not folder and target.is_dir():
-            raise ConfigError(f"{target} is a folder, not a file", key=option,
-                              hint=f"give {option} a file name, e.g. {target / 'out.json'}")
+    if target.exists() and folder != target.is_dir():
+        what = ("a file, not a folder", "a folder (it is created if missing)") if folder else \
+               ("a folder, not a file", "a file name")
+        raise ConfigError(f"{target} is {what[0]}", key=option, hint=f"give {option} {what[1]}")
     parent = target if folder and target.is_dir() else target.parent
     while not parent.exists():
         parent = parent.parent

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -49,17 +49,17 @@ def dataset(tmp_path_factory) -> Path:
 
 # ---- building the bad inputs ------------------------------------------------------------
 
-def edit_yaml(d: Path, change: Callable[[dict], None], name: str = "audit.yaml") -> str:
-    path = d / name
-    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+def edit_yaml(d: Path, change: Callable[[dict], None]) -> str:
+    path = d / "audit.yaml"
+    data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)
 
 
-def edit_table(d: Path, name: str, change: Callable[[pa.Table], pa.Table], to: str | None = None) -> str:
-    path = d / (to or name)
-    pq.write_table(change(pq.read_table(d / name)), path)
+def edit_table(d: Path, name: str, change: Callable[[pa.Table], pa.Table]) -> str:
+    path = d / name
+    pq.write_table(change(pq.read_table(path)), path)
     return str(path)
 
 

@@ -201,7 +201,7 @@ def _convert(col: str, src_col: str, typ: str, where: str) -> tuple[str, str | N
     return f"CAST({q} AS VARCHAR)", None, None
 
 
-_TYPE_HINT = ("write the column with the type the input contract gives it (docs/golden.md#input), "
+_TYPE_HINT = ("write the column with the type the input contract gives it (docs/input.md#types), "
               "or map another column onto it with `mapping: {columns: ...}` in audit.yaml")
 
 
