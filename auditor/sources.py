@@ -85,7 +85,8 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
         src = duckdb.connect(spec.database or "", read_only=True)
     except duckdb.Error as exc:
         raise InputError(f"cannot open the DuckDB database: {first_line(exc)}", file=spec.database,
-                         hint="is another process writing to it?") from None
+                         hint="check that it is a DuckDB database file (of this DuckDB version) "
+                              "that no other process is writing to") from None
     try:
         return src.sql(_select_sql(spec, quote_ident)).to_arrow_table()
     except duckdb.Error as exc:

@@ -99,6 +99,17 @@ def write(d: Path, name: str, text: str) -> str:
     return str(d / name)
 
 
+def gzip_half(d: Path, name: str) -> str:
+    """The first rows of the events as gzip-compressed JSON Lines, cut in the middle of the stream."""
+    import gzip
+
+    rows = pq.read_table(d / "events.parquet").slice(0, 2000).to_pylist()
+    text = "".join(json.dumps(r, default=str) + "\n" for r in rows).encode()
+    data = gzip.compress(text)
+    (d / name).write_bytes(data[:len(data) // 2])
+    return str(d / name)
+
+
 def events_as_csv(d: Path, column: str, value: str) -> str:
     """events.parquet as events.csv (times as text), with ``column`` of the first row set to ``value``."""
     import pyarrow.csv as pacsv
@@ -207,6 +218,17 @@ CASES = [
     Case("events: broken JSON Lines", then(lambda d: write(d, "events.jsonl", '{"event_id": "e1", "session_id": \n'),
                                            golden_args(events="events.jsonl")), 2, "cannot read the events",
          never=("LINE 1",)),
+    Case("events: truncated gzip JSON Lines", then(lambda d: gzip_half(d, "events.jsonl.gz"),
+                                                   golden_args(events="events.jsonl.gz")), 2,
+         "events.jsonl.gz: cannot read the events", never=("LINE 1",)),
+    Case("pipeline: DuckDB file that is not a database",
+         then(lambda d: (write(d, "wh.duckdb", "not a database\n"),
+                         edit_yaml(d, lambda c: c["pipelines"].update(batch={"duckdb": "wh.duckdb", "table": "qoe"}))),
+              run_args()), 2, "wh.duckdb: cannot open the DuckDB database"),
+    Case("pipeline: CSV with a broken quote",
+         then(lambda d: (write(d, "batch.csv", 'window_start,cdn\n"2025-03-20T14:00:00Z,akamai\n'),
+                         edit_yaml(d, lambda c: c["pipelines"].update(batch={"path": "batch.csv"}))),
+              run_args()), 2, "batch.csv", never=("LINE 1",)),
     Case("events: CSV with a text ts", then(lambda d: events_as_csv(d, "ts", "yesterday"),
                                             golden_args(events="events.csv")), 2,
          "column 'ts' has 1 value(s) that are not a timestamp", also=("'yesterday'",)),
@@ -501,26 +523,27 @@ HOSTILE = "<script>alert(1)</script>"
 
 def test_hostile_dimension_value_in_every_report_format(dataset, tmp_path, capsys):
     """A dimension value that is markup stays data: escaped in HTML, a string in JSON,
-    well-formed XML in JUnit. (summary.md escaping belongs to the report renderers.)"""
+    well-formed XML in JUnit. (summary.md's escaping belongs to the report renderers.)"""
     import shutil
 
     work = tmp_path / "work"
     shutil.copytree(dataset, work)
+    victim = pq.read_table(work / "events.parquet")["cdn"][0].as_py()
     hostile = lambda t: t.set_column(t.schema.get_field_index("cdn"), "cdn",  # noqa: E731
-                                     pc.if_else(pc.equal(t["cdn"], t["cdn"][0]), HOSTILE, t["cdn"]))
-    for name in ("events.parquet", "streaming.parquet"):
+                                     pc.if_else(pc.equal(t["cdn"], victim), HOSTILE, t["cdn"]))
+    for name in ("events.parquet", "streaming.parquet", "batch.parquet"):
         edit_table(work, name, hostile)
-    edit_table(work, "batch.parquet", lambda t: t.set_column(
+    edit_table(work, "batch.parquet", lambda t: t.set_column(   # batch counts one EBVS too many per row
         t.schema.get_field_index("ebvs"), "ebvs", pc.add(t["ebvs"], 1)))
     edit_yaml(work, lambda c: c["pipelines"]["batch"].pop("sessions"))
-    edit_table(work, "batch.parquet", hostile)
     code, _, err = _run(capsys, ["run", "--config", str(work / "audit.yaml"), "--out", str(work / "r"),
                                  "--junit", "-q"])
     assert code == 1, err
+    report = json.loads((work / "r" / "report.json").read_text())
+    assert [p["status"] for p in report["pipelines"]] == ["pass", "fail"]
+    assert HOSTILE in json.dumps(report, ensure_ascii=False)
     html = (work / "r" / "report.html").read_text()
     assert HOSTILE not in html and "&lt;script&gt;" in html
-    assert HOSTILE in (work / "r" / "report.json").read_text().replace("\\u003c", "<")
-    json.loads((work / "r" / "report.json").read_text())
     ET.parse(work / "r" / "junit.xml")
 
 
