@@ -30,6 +30,7 @@ from auditor.config import AuditConfig
 from auditor.errors import ConfigError, InputError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
 from auditor.golden.calculator import COMPONENTS, compute_golden, connect
+from auditor.golden.fingerprint import fingerprint
 from auditor.quality.judges import preload
 from auditor.golden.metrics import catalogue
 from auditor.quality.checks import QualityReport, explanation_quality, run_quality
@@ -122,7 +123,8 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                        pipelines=tuple(results), verdicts=verdicts, golden_stats=golden_stats,
                        golden_options=config.golden_options.to_dict(),
                        quality=quality.to_dict() if quality is not None else None,
-                       config_file=config.file, auditor_version=__version__, empty_windows=empty)
+                       config_file=config.file, auditor_version=__version__, empty_windows=empty,
+                       definitions_fingerprint=fingerprint(config.rules_in_use()).digest)
 
 
 def check_empty_windows(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],

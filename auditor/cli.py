@@ -382,3 +382,66 @@ def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ..
                            progress=_progress(quiet))
     click.echo(render_explain_json(drill) if as_json else render_explain_text(drill), nl=False)
     return drill.exit_code
+
+
+@cli.command()
+@click.option("--base", required=True, metavar="REV_OR_DIR",
+              help="The definitions before the change: a rules folder if one exists by that name, "
+                   "else a git revision of the head folder's repository (origin/main, a tag, a "
+                   "commit; read with git archive, the working tree is not touched).")
+@click.option("--head", type=click.Path(file_okay=False), metavar="DIR",
+              help="The rules folder after the change. Default: the one in use (audit.yaml's "
+                   "with --config, else the shipped rules/).")
+@click.option("--corpus", multiple=True, metavar="PATH",
+              help="More raw events to run both sides on (repeatable), e.g. a pinned sample of "
+                   "production events. Added to the curated fixtures.")
+@click.option("--fixtures", metavar="all|none|NAME,...", default=None,
+              help="Which curated fixtures join the corpus and the fault regression "
+                   "(default: all, or audit.yaml's gate.fixtures).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="audit.yaml: its rules: folder, dimensions, event mapping and gate: section.")
+@click.option("--depth", default=2, show_default=True, type=click.IntRange(min=1, max=3),
+              help="Most dimensions in one slice of the diff.")
+@click.option("--out", "out", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write gate.json, gate.md and gate.html here.")
+@click.option("--junit", is_flag=True, help="Also write junit.xml (with the fingerprints as properties).")
+@click.option("--json", "as_json", is_flag=True, help="Print gate.json on stdout instead of gate.md.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def gate(base: str, head: str | None, corpus: tuple[str, ...], fixtures: str | None,
+         config_path: str | None, depth: int, out: str | None, junit: bool, as_json: bool,
+         quiet: bool) -> int:
+    """The CI gate on metric-definition changes: base vs head on one frozen corpus.
+
+    Runs golden with the base and the head definitions on the same events
+    (the curated fixtures plus --corpus), and shows what moved: every metric
+    base -> head with numerator and denominator, per window and slice, and
+    the sessions that changed outcome (EBVS -> VSF ...) with examples. Checks
+    the movements against the declared changes in the head folder's
+    changes.yaml, runs its definition cases and checks that the audit still
+    sees the curated faults. Prints gate.md (a pull-request comment). Exit 0
+    when nothing moved or every movement was declared and observed, 1 on an
+    undeclared movement, a stale declaration, a broken case or a fault the
+    audit no longer sees, 2 on bad input (a missing revision, a rules file
+    that does not parse, SQL that fails: the file and line are named).
+    Example:
+
+    \b
+      auditor gate --base origin/main --out gate-out --junit
+      auditor gate --base v1.4 --head rules/ --corpus samples/prod-hour.parquet
+    """
+    from auditor.config import load_config
+    from auditor.gate import render_json, render_markdown, run_gate, write_gate_reports
+
+    if junit and not out:
+        raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
+    config = load_config(config_path) if config_path else None
+    chosen = None if fixtures is None else fixtures if fixtures in ("all", "none") else \
+        tuple(f.strip() for f in fixtures.split(",") if f.strip())
+    result = run_gate(base, head=head, corpus=corpus, fixtures=chosen, config=config, depth=depth,
+                      progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
+    if out:
+        for path in write_gate_reports(result, out, junit=junit):
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)
+    click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
+    return result.exit_code

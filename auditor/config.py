@@ -15,11 +15,13 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
               columns: {attempts: n_attempts}, metrics: [attempts, ebvs_rate]}
       legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
     rules: rules/        # optional: tolerances.yaml / quality.yaml overriding the shipped defaults
+    gate: {corpus: [sample.parquet]}   # optional: events `auditor gate` adds to its corpus
     quality: true        # optional: false (or {enabled: false}) skips the data-quality checks;
                          # {engine: great_expectations} has GX judge them (default: builtin)
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import glob
 import os
@@ -31,16 +33,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.golden.events import DEFAULT_DIMS, EventMapping
-from auditor.golden.calculator import COMPONENTS, GoldenOptions, check_dims
+from auditor.golden.calculator import COMPONENTS, GoldenOptions, check_dims, default_options
 from auditor.errors import ConfigError
 from auditor.quality.judges import BUILTIN, check_engine
 from auditor.golden.metrics import catalogue
+from auditor.golden.sqlfiles import RulesFolder
 from auditor.quality.rules import QualityRules, load_rules
 from auditor.tolerances import Tolerance, ToleranceRules, load_tolerance_rules, parse_metric_rules
 from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
-TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality")
+TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
+            "gate")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
                  "dimensions", "metrics", "sessions", "tolerances")
 FILE_FORMATS = ("parquet", "csv", "json")
@@ -93,13 +97,28 @@ class AuditConfig:
     window_minutes: int = 60
     window_start: datetime | None = None
     mapping: EventMapping = field(default_factory=EventMapping)
-    golden_options: GoldenOptions = field(default_factory=GoldenOptions)
+    golden_options: GoldenOptions = field(default_factory=default_options)
     tolerance_rules: ToleranceRules = field(default_factory=load_tolerance_rules)
     # the data-quality rules (rules/quality.yaml or the `rules:` folder's); None: checks off
     quality_rules: QualityRules | None = field(default_factory=load_rules)
     # who judges the checks' counts (auditor.quality.judges): builtin (no GX import) or great_expectations
     quality_engine: str = BUILTIN
     file: str | None = None
+    rules_folder: str | None = None            # audit.yaml's `rules:` folder, resolved
+    # `auditor gate` (docs/gate.md): events added to its corpus, and which curated fixtures run
+    gate_corpus: tuple[str, ...] = ()
+    gate_fixtures: str | tuple[str, ...] = "all"
+
+    def rules_in_use(self) -> RulesFolder:
+        """The definitions this audit runs with: the packaged rules, with the files the
+        `rules:` folder overrides (tolerances.yaml, quality.yaml, quality/*.sql)."""
+        if self.rules_folder is None:
+            return RulesFolder()
+        own = RulesFolder(root=self.rules_folder)
+        return RulesFolder(overrides=tuple(
+            (rel, own.path(rel)) for rel in own.files()
+            if rel in ("tolerances.yaml", "quality.yaml")
+            or (rel.startswith("quality/") and rel.endswith(".sql"))))
 
     def pipeline(self, name: str) -> PipelineConfig:
         for p in self.pipelines:
@@ -150,10 +169,13 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
         raise ConfigError(f"tolerances name pipelines that audit.yaml does not configure: {sorted(unknown)}",
                           file=rules.file or doc.file, key="pipelines",
                           hint="configured: " + ", ".join(p.name for p in pipelines))
+    gate_corpus, gate_fixtures = _gate(doc, data.get("gate"))
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
-                       quality_engine=engine, file=doc.file)
+                       quality_engine=engine, file=doc.file,
+                       rules_folder=_resolve(doc, data["rules"]) if data.get("rules") is not None else None,
+                       gate_corpus=gate_corpus, gate_fixtures=gate_fixtures)
 
 
 def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
@@ -232,7 +254,7 @@ def _window(doc: YamlDoc, value: Any) -> tuple[datetime | None, int]:
 
 def _golden_options(doc: YamlDoc, value: Any) -> GoldenOptions:
     if value is None:
-        return GoldenOptions()
+        return default_options()
     if not isinstance(value, Mapping):
         raise doc.error(("golden",), "golden takes the named options of "
                         "docs/definitions.md#named-options",
@@ -241,9 +263,27 @@ def _golden_options(doc: YamlDoc, value: Any) -> GoldenOptions:
     fields = list(GoldenOptions.__dataclass_fields__)
     doc.check_keys(("golden",), value, fields)
     try:
-        return GoldenOptions(**value)
+        return dataclasses.replace(default_options(), **value)
     except ConfigError as exc:
         raise doc.error(("golden", exc.key or ""), exc.message, exc.hint) from None
+
+
+def _gate(doc: YamlDoc, value: Any) -> tuple[tuple[str, ...], str | tuple[str, ...]]:
+    """``gate: {corpus: [events paths], fixtures: all | none | [names]}`` (docs/gate.md)."""
+    if value is None:
+        return (), "all"
+    if not isinstance(value, Mapping):
+        raise doc.error(("gate",), "gate takes {corpus: [events paths], fixtures: all | none | [names]}")
+    doc.check_keys(("gate",), value, ("corpus", "fixtures"))
+    corpus = value.get("corpus") or []
+    corpus = [corpus] if isinstance(corpus, str) else corpus
+    if not isinstance(corpus, list):
+        raise doc.error(("gate", "corpus"), "corpus takes a list of events paths")
+    paths = tuple(_existing_path(doc, ("gate", "corpus", i), p, allow_dir=True) for i, p in enumerate(corpus))
+    fixtures = value.get("fixtures", "all")
+    if fixtures in ("all", "none"):
+        return paths, fixtures
+    return paths, _str_list(doc, ("gate", "fixtures"), fixtures)
 
 
 def _rules(doc: YamlDoc, value: Any) -> ToleranceRules:

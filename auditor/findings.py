@@ -201,6 +201,7 @@ class AuditResult:
     auditor_version: str = ""
     schema_version: int = SCHEMA_VERSION
     empty_windows: tuple[Window, ...] = ()   # audited without a golden session (--allow-empty)
+    definitions_fingerprint: str | None = None   # auditor.golden.fingerprint of the rules in use
 
     @property
     def exit_code(self) -> int:

@@ -123,7 +123,8 @@ def _window_sums(totals, components, layout: CandidateLayout, windows: Sequence[
     return out
 
 
-def _values(metric: Metric, num: np.ndarray, den: np.ndarray | None) -> np.ndarray:
+def metric_values(metric: Metric, num: np.ndarray, den: np.ndarray | None) -> np.ndarray:
+    """The metric's values from exact integer sums (NaN where the denominator is 0)."""
     num = num.astype("float64")
     if den is None:
         return num / metric.divisor
@@ -139,9 +140,9 @@ def _sides(metric: Metric, get: Callable[[str], np.ndarray]) -> tuple[np.ndarray
 
 def _judge(metric: Metric, tolerance: Tolerance, g_num, g_den, c_num, c_den, c_value=None):
     """Values, differences and verdicts for arrays of comparisons."""
-    g_val = _values(metric, g_num, g_den)
+    g_val = metric_values(metric, g_num, g_den)
     if c_value is None:   # published as components: exact integer comparison
-        c_val = _values(metric, c_num, c_den)
+        c_val = metric_values(metric, c_num, c_den)
         differs = g_num != c_num
         if g_den is not None:
             differs = differs | (g_den != c_den)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import reference
+from auditor.gate.cases import build_events
 from auditor.golden.calculator import compute_golden, connect
 from docs_support import anchors
 from golden_support import events_table, golden_options, iso_to_ms, sql_aggregates, sql_sessions
@@ -21,27 +22,6 @@ DEFAULT_DIMS = ("cdn", "device")
 DEFAULT_ATTRS = {"cdn": "c1", "device": "web"}
 CASE_KEYS = {"id", "rule", "events", "expect", "options", "window_minutes", "dims", "base",
              "aggregates"}
-
-
-def build_events(case: dict) -> list[dict]:
-    base = iso_to_ms(case.get("base", DEFAULT_BASE))
-    sessions = case["events"]
-    if isinstance(sessions, list):
-        sessions = {"s1": sessions}
-    out = []
-    for sid, events in sessions.items():
-        for pos, item in enumerate(events):
-            t, kind, extra = (list(item) + [{}])[:3]
-            event = {"session_id": sid, "seq": pos, "event_type": kind,
-                     "ts": None if t is None else base + t,
-                     "received_at": None if t is None else base + t + 100, **DEFAULT_ATTRS}
-            for key, value in (extra or {}).items():
-                if key == "received_at" and value is not None:
-                    value += base
-                event[key] = value
-            event.setdefault("event_id", None if event["seq"] is None else f"e{event['seq']}")
-            out.append(event)
-    return out
 
 
 def options_of(case: dict) -> reference.Options:

@@ -25,6 +25,7 @@ LAYERS = {
                    "auditor.session_rows", "auditor.reconcile", "auditor.audit", "auditor.explain"),
     "render": ("auditor.render",),
     "synth": ("auditor.synth", "auditor.generate", "auditor.scenarios"),
+    "gate": ("auditor.gate",),
     "cli": ("auditor.cli", "auditor.__main__"),
 }
 # layer -> the layers it may import besides itself
@@ -36,6 +37,7 @@ MAY_IMPORT = {
     "comparison": {"foundation", "golden", "localize", "quality"},
     "render": {"foundation", "golden", "localize", "quality", "comparison"},
     "synth": {"foundation", "golden", "localize", "quality", "comparison", "render"},
+    "gate": {"foundation", "golden", "localize", "quality", "comparison", "render", "synth"},
     "cli": set(LAYERS) - {"cli"},
 }
 

@@ -3,6 +3,7 @@ with --update-snapshots; a missing snapshot fails), the JSON Schema, HTML escapi
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,7 +22,10 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
 def normalise(text: str, folder: Path, version: str) -> str:
-    return text.replace(str(folder), "<tmp>").replace(f'"{version}"', '"<version>"')
+    """Paths, the version and the definition fingerprint (it changes with any rules edit,
+    tests/test_fingerprint.py checks it) replaced by placeholders."""
+    text = text.replace(str(folder), "<tmp>").replace(f'"{version}"', '"<version>"')
+    return re.sub(r"sha256:[0-9a-f]{64}", "sha256:<fingerprint>", text)
 
 
 def check_snapshot(request, name: str, text: str) -> None:

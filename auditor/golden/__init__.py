@@ -11,9 +11,10 @@ comparison, localization, quality, rendering or synthetic-data code
 """
 from auditor.golden.calculator import (COMPONENTS, FACT_TO_COMPONENT, SESSION_FACTS, GoldenOptions,
                                        GoldenResult, aggregate_sessions, check_dims, compute_golden,
-                                       connect)
+                                       connect, default_options, load_options)
+from auditor.golden.sqlfiles import RulesFolder
 from auditor.golden.events import DEFAULT_DIMS, EventMapping
 
 __all__ = ["COMPONENTS", "DEFAULT_DIMS", "FACT_TO_COMPONENT", "SESSION_FACTS", "EventMapping",
-           "GoldenOptions", "GoldenResult", "aggregate_sessions", "check_dims", "compute_golden",
-           "connect"]
+           "GoldenOptions", "GoldenResult", "RulesFolder", "aggregate_sessions", "check_dims",
+           "compute_golden", "connect", "default_options", "load_options"]

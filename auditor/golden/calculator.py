@@ -10,9 +10,10 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -20,7 +21,8 @@ import pyarrow as pa
 
 from auditor.errors import ConfigError, InputError, first_line, is_data_error, read_error
 from auditor.golden.events import DEFAULT_DIMS, EventMapping, EventSource, register_events
-from auditor.golden.sqlfiles import quote_ident, run_rule
+from auditor.golden.sqlfiles import RulesFolder, quote_ident, run_rule
+from auditor.yamldoc import load_yaml
 
 COMPONENTS = ("attempts", "plays", "ebvs", "vsf", "vpf", "vst_ms_sum", "play_ms", "stall_ms",
               "bitrate_kbps_ms")
@@ -56,6 +58,46 @@ class GoldenOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+OPTIONS_FILE = "options.yaml"
+
+
+def load_options(rules: RulesFolder | None = None) -> GoldenOptions:
+    """The options the definitions run with: ``golden:`` in the rules folder's options.yaml.
+
+    The shipped rules/options.yaml holds the defaults of docs/definitions.md#named-options; changing a
+    default there is a definition change (`auditor gate` shows what it moves)
+    and ``auditor run`` follows it unless audit.yaml's ``golden:`` overrides
+    it. A folder without the file runs with :class:`GoldenOptions`' defaults.
+    """
+    rules = rules or RulesFolder()
+    if not rules.exists(OPTIONS_FILE):
+        return GoldenOptions()
+    doc = load_yaml(rules.path(OPTIONS_FILE), what="golden options file")
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, Mapping):
+        raise doc.error((), "options.yaml is a mapping with a `golden:` section",
+                        "e.g. golden: {start_anchor: content_frame, ebvs_min_wait_ms: 0}")
+    doc.check_keys((), data, ("version", "golden"))
+    values = data.get("golden") or {}
+    if not isinstance(values, Mapping):
+        raise doc.error(("golden",), "golden takes the named options of docs/definitions.md#named-options")
+    doc.check_keys(("golden",), values, list(GoldenOptions.__dataclass_fields__))
+    try:
+        return GoldenOptions(**values)
+    except ConfigError as exc:
+        raise doc.error(("golden", exc.key or ""), exc.message, exc.hint) from None
+
+
+@lru_cache(maxsize=1)
+def _packaged_options() -> GoldenOptions:
+    return load_options()
+
+
+def default_options(rules: RulesFolder | None = None) -> GoldenOptions:
+    """:func:`load_options` of ``rules`` (the packaged folder's is read once per process)."""
+    return load_options(rules) if rules is not None and rules.custom else _packaged_options()
 
 
 @dataclass(frozen=True)
@@ -136,7 +178,8 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                    options: GoldenOptions | None = None, with_sessions: bool = False,
                    mapping: EventMapping | None = None,
                    con: duckdb.DuckDBPyConnection | None = None,
-                   bucket_rows: int | None = None) -> GoldenResult:
+                   bucket_rows: int | None = None, rules: RulesFolder | None = None,
+                   reuse_loaded: bool = False) -> GoldenResult:
     """Recompute the golden metrics from raw events.
 
     ``events``: Parquet file / glob / (Hive-partitioned) folder, JSON Lines or CSV, or a
@@ -146,8 +189,13 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
 
     Inputs of more than twice ``bucket_rows`` rows (default: :func:`default_bucket_rows`)
     are processed in session buckets of about that size, which bounds memory.
+
+    ``rules``: the rules folder to read the stages and default options from (default:
+    the packaged one). ``reuse_loaded``: the previous run on ``con`` read the same
+    events with the same dimensions, mapping and load/dedup SQL (stages 1-2), so an
+    input that runs in one pass skips them (``auditor gate`` runs base and head so).
     """
-    options = options or GoldenOptions()
+    options = options or default_options(rules)
     dims = check_dims(dims)
     if not isinstance(window_minutes, int) or window_minutes <= 0:
         raise ConfigError("window length must be a positive whole number of minutes",
@@ -178,7 +226,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
             "window_to_ms": end_ms,
         }
         try:
-            _run_stages(con, dims, params, bucket_rows, _input_rows(con, source))
+            _run_stages(con, dims, params, bucket_rows, _input_rows(con, source), rules, reuse_loaded)
         except duckdb.OutOfRangeException as exc:
             # 64-bit integers end to end (docs/definitions.md#integers-end-to-end): an
             # overflow is an implausible input value (e.g. bitrate in bit/s), never a
@@ -242,7 +290,8 @@ def _input_rows(con: duckdb.DuckDBPyConnection, source: EventSource) -> int:
 
 
 def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
-                bucket_rows: int | None, rows: int) -> None:
+                bucket_rows: int | None, rows: int, rules: RulesFolder | None = None,
+                reuse_loaded: bool = False) -> None:
     for salt in range(4):
         if not _session_keys_collide(con, salt):
             break
@@ -253,26 +302,33 @@ def _run_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: d
     # session keys (the data-quality stage; docs/quality.md).
     con.execute("CREATE OR REPLACE TEMP TABLE g_meta AS SELECT $salt::BIGINT AS salt", {"salt": salt})
     bucket_rows = bucket_rows or default_bucket_rows(con)
-    _drop(con, "g_narrow")  # a view after a bucketed run on this connection
     # Up to two buckets' worth the input runs in one pass: writing the spool
     # would cost more than the smaller sorts and hash tables save.
     buckets = 1 if rows <= 2 * bucket_rows else -(-rows // bucket_rows)
+    reuse = reuse_loaded and buckets == 1 and _has_table(con, "g_narrow") and _has_table(con, "g_dupkeys")
+    if not reuse:
+        _drop(con, "g_narrow")  # a view after a bucketed run on this connection
     if buckets == 1:
-        run_rule(con, "golden/01_load.sql", params, spool=False)
-        _session_stages(con, dims, params)
+        if not reuse:
+            run_rule(con, "golden/01_load.sql", params, rules=rules, spool=False)
+        _session_stages(con, dims, params, rules, skip_dedup=reuse)
     else:
-        _run_buckets(con, dims, params, buckets)
+        _run_buckets(con, dims, params, buckets, rules)
     for stage in ("06_attributes", "07_aggregate"):
-        run_rule(con, f"golden/{stage}.sql", params, dims=dims)
+        run_rule(con, f"golden/{stage}.sql", params, rules=rules, dims=dims)
 
 
-def _session_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict) -> None:
-    """Stages 2-5 on the sessions in g_narrow."""
+def _session_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
+                    rules: RulesFolder | None = None, skip_dedup: bool = False) -> None:
+    """Stages 2-5 on the sessions in g_narrow (3-5 when ``skip_dedup``: stage 2's tables
+    are there from a previous run on the same rows)."""
     timeout = params["inactivity_timeout_ms"] is not None
-    for stage in ("02_dedup", "03_live", "05_session_facts"):
-        run_rule(con, f"golden/{stage}.sql", params, dims=dims, exact_ties=False, timeout=timeout)
+    for stage in ("03_live", "05_session_facts") if skip_dedup else ("02_dedup", "03_live", "05_session_facts"):
+        run_rule(con, f"golden/{stage}.sql", params, rules=rules, dims=dims, exact_ties=False,
+                 timeout=timeout)
     if con.execute("SELECT count(*) FROM g_facts WHERE tied").fetchall()[0][0]:
-        run_rule(con, "golden/05_session_facts.sql", params, dims=dims, exact_ties=True, timeout=timeout)
+        run_rule(con, "golden/05_session_facts.sql", params, rules=rules, dims=dims, exact_ties=True,
+                 timeout=timeout)
 
 
 # Tables stages 2-5 leave per bucket that later stages (06, 07, data quality) read whole.
@@ -280,7 +336,7 @@ _BUCKET_TABLES = ("g_dupkeys", "g_first_attempt", "g_facts")
 
 
 def _run_buckets(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: dict,
-                 buckets: int) -> None:
+                 buckets: int, rules: RulesFolder | None = None) -> None:
     """Stages 2-5 one session bucket at a time (01_load.sql: the spool).
 
     The narrow rows are read once and written to Parquet files per bucket in a
@@ -293,7 +349,8 @@ def _run_buckets(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: 
         os.makedirs(temp, exist_ok=True)
     spool = tempfile.mkdtemp(prefix="golden-spool-", dir=temp)
     weakref.finalize(con, shutil.rmtree, spool, True)
-    run_rule(con, "golden/01_load.sql", {**params, "buckets": buckets, "spool": spool}, spool=True)
+    run_rule(con, "golden/01_load.sql", {**params, "buckets": buckets, "spool": spool}, rules=rules,
+             spool=True)
     first = True
     for b in range(buckets):
         part = os.path.join(spool, f"bucket={b}")
@@ -303,14 +360,14 @@ def _run_buckets(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], params: 
         con.execute("CREATE TEMP TABLE g_narrow AS "
                     "SELECT * FROM read_parquet($files, hive_partitioning = false)",
                     {"files": os.path.join(part, "*.parquet")})
-        _session_stages(con, dims, params)
+        _session_stages(con, dims, params, rules)
         for table in _BUCKET_TABLES:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table}_all AS SELECT * FROM {table}" if first
                         else f"INSERT INTO {table}_all SELECT * FROM {table}")
         first = False
     if first:  # not one row with the keys to order it: the one-pass path on nothing
-        run_rule(con, "golden/01_load.sql", params, spool=False)
-        _session_stages(con, dims, params)
+        run_rule(con, "golden/01_load.sql", params, rules=rules, spool=False)
+        _session_stages(con, dims, params, rules)
         return
     for table in _BUCKET_TABLES:
         _drop(con, table)
@@ -326,6 +383,11 @@ def _narrow_view(con: duckdb.DuckDBPyConnection, files: str) -> None:
     # a view cannot hold a bound parameter: the folder is ours, quoted as a literal
     con.execute("CREATE TEMP VIEW g_narrow AS SELECT * FROM read_parquet('"
                 + files.replace("'", "''") + "', hive_partitioning = false)")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $n",
+                            {"n": name}).fetchall()[0][0])
 
 
 def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:

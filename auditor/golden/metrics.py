@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-from auditor.golden.sqlfiles import read_rule
+from auditor.golden.calculator import COMPONENTS
+from auditor.golden.sqlfiles import RulesFolder, read_rule
+from auditor.yamldoc import load_yaml
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,49 @@ class Metric:
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, Metric]:
-    data = yaml.safe_load(read_rule("metrics.yaml"))
+    """The packaged catalogue (read once per process)."""
+    return load_catalogue()
+
+
+# what a numerator or denominator may name: the canonical aggregate's components
+_COMPONENTS = (*COMPONENTS, "ebvs_short")
+
+
+def load_catalogue(rules: RulesFolder | None = None) -> dict[str, Metric]:
+    """The metrics.yaml of ``rules`` (default: the packaged one). In a folder other than the
+    packaged one every problem is a ConfigError naming the file and line."""
+    rules = rules or RulesFolder()
+    if not rules.custom:
+        return _parse(yaml.safe_load(read_rule("metrics.yaml")))
+    doc = load_yaml(rules.path("metrics.yaml"), what="metric catalogue")
+    data = doc.data
+    if not isinstance(data, Mapping) or not isinstance(data.get("metrics"), Mapping):
+        raise doc.error((), "metrics.yaml is a mapping with a `metrics:` section")
+    for name, spec in data["metrics"].items():
+        path = ("metrics", name)
+        if not isinstance(spec, Mapping):
+            raise doc.error(path, "a metric is a mapping: numerator, denominator, unit, description")
+        doc.check_keys(path, spec, ("numerator", "denominator", "unit", "description", "divisor"),
+                       required=("numerator", "unit"))
+        den = spec.get("denominator") or []
+        for key, names in (("numerator", [spec["numerator"]]),
+                           ("denominator", [den] if isinstance(den, str) else den)):
+            bad = [n for n in names if n not in _COMPONENTS]
+            if bad:
+                raise doc.error((*path, key), f"{bad} are not components of the canonical aggregate",
+                                "components: " + ", ".join(_COMPONENTS))
+        divisor = spec.get("divisor", 1)
+        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor <= 0:
+            raise doc.error((*path, "divisor"), "divisor is a whole number > 0")
+    return _parse(data)
+
+
+def _parse(data: Mapping[str, Any]) -> dict[str, Metric]:
     out = {}
     for name, spec in data["metrics"].items():
         den = spec.get("denominator") or ()
         out[name] = Metric(name=name, numerator=spec["numerator"],
                            denominator=(den,) if isinstance(den, str) else tuple(den),
-                           unit=spec["unit"], description=spec["description"],
+                           unit=spec["unit"], description=spec.get("description", ""),
                            divisor=int(spec.get("divisor", 1)))
     return out

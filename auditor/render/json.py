@@ -52,6 +52,7 @@ def report_dict(result: AuditResult) -> dict[str, Any]:
         "dimensions": list(result.dimensions),
         "events": result.events,
         "config": result.config_file,
+        "definitions_fingerprint": result.definitions_fingerprint,
         "golden": {**result.golden_stats, "options": dict(result.golden_options)},
         "quality": result.quality,
         "verdicts": [{"metric": v.metric, "agree": list(v.agree), "off": list(v.off),

@@ -28,6 +28,9 @@ def render_junit(result: AuditResult) -> str:
         failures = sum(m.failed for m in p.metrics)
         suite = ET.SubElement(suites, "testsuite", name=p.name, tests=str(len(p.metrics)),
                               failures=str(failures), errors="0", skipped="0")
+        if result.definitions_fingerprint:   # which definitions produced these numbers
+            ET.SubElement(ET.SubElement(suite, "properties"), "property", name="definitions_fingerprint",
+                          value=result.definitions_fingerprint)
         for m in p.metrics:
             case = ET.SubElement(suite, "testcase", classname=f"auditor.{p.name}", name=m.metric)
             if m.failed:

@@ -14,6 +14,7 @@ pipeline publishes exactly the golden aggregate.
 """
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 from typing import Sequence
@@ -159,8 +160,13 @@ FACT_FAULTS = {
 
 
 def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], base: golden.GoldenResult,
-                      *, dims: Sequence[str] = PUBLISHED_DIMS, window_minutes: int = 60) -> Published:
-    """One pipeline's output given the golden result ``base`` (with sessions, all dimensions)."""
+                      *, dims: Sequence[str] = PUBLISHED_DIMS, window_minutes: int = 60,
+                      rules: golden.RulesFolder | None = None) -> Published:
+    """One pipeline's output given the golden result ``base`` (with sessions, all dimensions).
+
+    Recomputed sessions run under ``rules`` (default: the packaged definitions) and
+    ``base``'s options, with each option fault's variant on top.
+    """
     faults = tuple(f for f in faults if f.pipeline == pipeline)
     sessions = base.sessions
     recompute = [f for f in faults if f.kind in EVENT_FAULTS or f.kind in OPTION_FAULTS]
@@ -174,7 +180,7 @@ def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], 
                 hit = slice_mask(view, f.slice)
                 view = pa.concat_tables([view.filter(~hit), EVENT_FAULTS[f.kind](view.filter(hit), f)])
         redone = _recompute(view, [f for f in faults if f.kind in OPTION_FAULTS], sessions.schema,
-                            window_minutes)
+                            window_minutes, base.options, rules)
         ids = pc.unique(view["session_id"])
         keep = pc.invert(pc.is_in(sessions["session_id"], ids))
         sessions = pa.concat_tables([sessions.filter(keep), redone])
@@ -191,7 +197,8 @@ def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], 
 
 
 def _recompute(view: pa.Table, option_faults: Sequence[Fault], schema: pa.Schema,
-               window_minutes: int) -> pa.Table:
+               window_minutes: int, options: golden.GoldenOptions,
+               rules: golden.RulesFolder | None) -> pa.Table:
     """Golden facts of the sessions in ``view``, each under the options of the faults covering it."""
     combos = np.zeros(view.num_rows, dtype=np.int64)
     for bit, f in enumerate(option_faults):
@@ -204,7 +211,8 @@ def _recompute(view: pa.Table, option_faults: Sequence[Fault], schema: pa.Schema
                 opts.update(OPTION_FAULTS[f.kind](f))
         part = golden.compute_golden(view.filter(combos == combo), dims=golden.DEFAULT_DIMS,
                                      window_minutes=window_minutes,
-                                     options=golden.GoldenOptions(**opts), with_sessions=True).sessions
+                                     options=dataclasses.replace(options, **opts), with_sessions=True,
+                                     rules=rules).sessions
         parts.append(part.select(schema.names).cast(schema))
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
