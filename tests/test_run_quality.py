@@ -66,7 +66,7 @@ def test_non_blocking_failure_is_a_warning_and_exits_0(late_roku, golden_of, cap
     assert {"check": "late_events", "dimension": "device", "value": "roku", "unexpected_count": 501,
             "denominator": 501, "unit": "rows", "rate": 1.0} in report["quality"]["slices"]
     assert "## auditor run: PASS" in out and "## Data quality: warn" in out
-    assert "| late_events | warn | 501 | 2200 |" in out
+    assert "| late_events | warn | 501 | 2,200 |" in out
     html = (late_roku / "r" / "report.html").read_text()
     assert '<span class="warn">warn</span>' in html
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor.findings import json_value
-from auditor.render.templating import fmt_num, fmt_pct, fmt_signed, fmt_slice
+from auditor.render import numbers
+from auditor.render.templating import fmt_slice
 
 
 def render_explain_json(drill) -> str:
@@ -36,40 +37,60 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequen
     return out
 
 
-def _explanations(loc, ratio: bool) -> list[str]:
-    headers = ["#", "slice", "share of gap", "golden", "candidate", "numerator", "denominator",
-               "num share", "den share", "rate effect", "mix effect", "support", "confidence"]
-    rows = []
+def _explanations(loc, ratio: bool, unit: str, numerator: str, denominator: str) -> list[str]:
+    headers = ["#", "slice", "share of gap", "golden", "candidate", f"numerator ({numerator})",
+               f"denominator ({denominator})" if ratio else "", "num share", "den share",
+               "rate effect", "mix effect", "support", "confidence"]
+    rows, notes = [], []
     for i, e in enumerate(loc.explanations, 1):
-        rows.append([i, fmt_slice(e.slice), fmt_pct(e.share_of_gap), fmt_num(e.golden_value),
-                     fmt_num(e.candidate_value),
-                     f"{fmt_num(e.golden_num)} -> {fmt_num(e.cand_num)} ({fmt_signed(e.num_delta)})",
-                     f"{fmt_num(e.golden_den)} -> {fmt_num(e.cand_den)} ({fmt_signed(e.den_delta)})" if ratio else "",
-                     fmt_pct(e.num_share), fmt_pct(e.den_share) if ratio else "",
-                     fmt_signed(e.rate_effect) if ratio else "", fmt_signed(e.mix_effect) if ratio else "",
-                     fmt_num(e.support), f"{e.confidence:.2f}"])
-    lines = table(headers, rows, [True, False] + [True] * 11)
-    lines.append(f"  unexplained: {fmt_pct(loc.unexplained_share)} of the gap")
+        rows.append([i, fmt_slice(e.slice), numbers.share(e.share_of_gap), numbers.value(e.golden_value, unit),
+                     numbers.value(e.candidate_value, unit),
+                     f"{numbers.count(e.golden_num)} -> {numbers.count(e.cand_num)} ({numbers.signed(e.num_delta)})",
+                     f"{numbers.count(e.golden_den)} -> {numbers.count(e.cand_den)} ({numbers.signed(e.den_delta)})"
+                     if ratio else "",
+                     numbers.share(e.num_share), numbers.share(e.den_share) if ratio else "",
+                     numbers.delta(e.rate_effect, unit) if ratio else "",
+                     numbers.delta(e.mix_effect, unit) if ratio else "",
+                     _support(e.support, ratio, unit, denominator), numbers.plain(e.confidence, 2)])
+        for note in (numbers.gap_share_note(e.share_of_gap),
+                     numbers.share_note(e.num_share, e.den_share) if ratio else None):
+            if note:
+                notes.append(f"  #{i}: {note}")
+    if not ratio:   # a count has no denominator, rate or mix effect: drop the empty columns
+        keep = [k for k, h in enumerate(headers) if h and h not in ("den share", "rate effect", "mix effect")]
+        headers = [headers[k] for k in keep]
+        rows = [[r[k] for k in keep] for r in rows]
+    numeric = [h not in ("slice",) for h in headers]
+    lines = table(headers, rows, numeric) + notes
+    lines.append(f"  unexplained: {numbers.share(loc.unexplained_share)} of the gap")
     return lines
+
+
+def _support(support, ratio: bool, unit: str, denominator: str) -> str:
+    """A ratio's support is its denominator (a count of sessions, or ms); a count's is its value."""
+    return f"{numbers.count(support)} {denominator}" if ratio else numbers.value(support, unit)
 
 
 def render_explain_text(drill) -> str:
     t = drill.total
     ratio = drill.kind == "ratio"
+    unit = drill.unit
+    den = "+".join(drill.denominator)
     window = f"{drill.windows[0].start:%Y-%m-%dT%H:%M:%SZ} to {drill.windows[-1].end:%Y-%m-%dT%H:%M:%SZ}"
     lines = [f"{drill.pipeline} / {drill.metric}: {drill.status.upper()} ({window}, tolerance {drill.tolerance})"]
     if not drill.has_gap:
         lines.append(f"no gap: {drill.pipeline} equals golden on {drill.metric} in every slice "
-                     f"({fmt_num(t.golden)}).")
+                     f"({numbers.value(t.golden, unit)}).")
         return "\n".join(lines) + "\n"
     lines.append("")
-    rows = [["value", fmt_num(t.golden), fmt_num(t.candidate), fmt_signed(t.diff), fmt_pct(t.rel_diff)]]
+    rows = [["value", numbers.value(t.golden, unit), numbers.value(t.candidate, unit),
+             numbers.delta(t.diff, unit), numbers.pct(t.rel_diff)]]
     if t.cand_num is not None:
-        rows.append([f"numerator ({drill.numerator})", fmt_num(t.golden_num), fmt_num(t.cand_num),
-                     fmt_signed(t.num_diff), ""])
+        rows.append([f"numerator ({drill.numerator})", numbers.count(t.golden_num), numbers.count(t.cand_num),
+                     numbers.signed(t.num_diff), ""])
         if ratio:
-            rows.append([f"denominator ({'+'.join(drill.denominator)})", fmt_num(t.golden_den),
-                         fmt_num(t.cand_den), fmt_signed(t.den_diff), ""])
+            rows.append([f"denominator ({den})", numbers.count(t.golden_den),
+                         numbers.count(t.cand_den), numbers.signed(t.den_diff), ""])
     lines += table(["", "golden", drill.pipeline, "diff", "rel. diff"], rows, [False, True, True, True, True])
     if t.moved:
         lines.append(f"  moved: {t.moved}")
@@ -77,8 +98,8 @@ def render_explain_text(drill) -> str:
     if drill.localization is not None:
         dims = ", ".join(drill.dimensions)
         lines += ["", f"Slices that explain the gap (published dimensions: {dims}):"]
-        lines += _explanations(drill.localization, ratio) if drill.localization.explanations else \
-            ["  none found"]
+        lines += _explanations(drill.localization, ratio, unit, drill.numerator, den) \
+            if drill.localization.explanations else ["  none found"]
     s = drill.sessions
     if s is not None:
         o = s.overall
@@ -88,7 +109,8 @@ def render_explain_text(drill) -> str:
                   f"written more than once {s.duplicated:,}; {o.disagreeing:,} disagree on "
                   f"{'/'.join([s.numerator_fact, *s.denominator_facts])}"]
         lines += ["", f"Slices that explain the gap, from session rows (any dimension: {', '.join(s.dimensions)}):"]
-        lines += _explanations(s.localization, ratio) if s.localization.explanations else ["  none found"]
+        lines += _explanations(s.localization, ratio, unit, drill.numerator, den) \
+            if s.localization.explanations else ["  none found"]
         lines += ["", "Sessions per slice:"]
         lines += table(["#", "slice", "golden sessions", f"{drill.pipeline} sessions", "disagree",
                         "only golden", f"only {drill.pipeline}"],
@@ -102,7 +124,8 @@ def render_explain_text(drill) -> str:
             lines += table(["#", "session_id", "presence", "facts", "dimensions"],
                            [[d.slice_rank, d.session_id, d.presence.replace("_", " ")
                              + (f" x{d.pipeline_rows}" if d.pipeline_rows > 1 else ""),
-                             ", ".join(f"{f} {d.golden[f]}->{d.pipeline[f]}" for f in d.golden),
+                             ", ".join(f"{f} {numbers.plain(d.golden[f])}->{numbers.plain(d.pipeline[f])}"
+                                       for f in d.golden),
                              fmt_slice({k: v for k, v in d.dimensions.items()})] for d in s.sessions],
                            [True])
     for note in drill.notes:

@@ -1,24 +1,47 @@
-"""junit.xml: one test case per pipeline x metric, for CI systems that show test results."""
+"""junit.xml: one test case per pipeline x metric, for CI systems that show test results.
+Numbers follow auditor.render.numbers (units, separators, never ``null``)."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 from auditor.findings import AuditResult, MetricResult
-from auditor.render.templating import fmt_num, fmt_pct, fmt_slice
+from auditor.golden.metrics import catalogue
+from auditor.render import numbers
 from auditor.windows import iso
+
+
+def _components(m: MetricResult) -> str:
+    """'numerator ebvs 909 -> 983, denominator attempts 9,985 -> 9,985' (what moved, in sums)."""
+    t = m.total
+    metric = catalogue().get(m.metric)
+    num = metric.numerator if metric else "numerator"
+    parts = [f"numerator {num} {numbers.count(t.golden_num)} -> {numbers.count(t.cand_num)}"]
+    if t.golden_den is not None:
+        den = "+".join(metric.denominator) if metric else "denominator"
+        parts.append(f"denominator {den} {numbers.count(t.golden_den)} -> {numbers.count(t.cand_den)}")
+    return ", ".join(parts)
+
+
+def _size(m: MetricResult) -> str:
+    t = m.total
+    rel = f", {numbers.pct(t.rel_diff)}" if t.rel_diff is not None else ""
+    return f"{numbers.delta(t.diff, m.unit)}{rel}"
 
 
 def _failure_text(m: MetricResult) -> str:
     t = m.total
-    lines = [f"golden {fmt_num(t.golden)}, candidate {fmt_num(t.candidate)} "
-             f"({t.direction or 'differs'}, {fmt_pct(t.rel_diff)}); tolerance: {m.tolerance.describe()}"]
+    lines = [f"golden {numbers.value(t.golden, m.unit)}, candidate {numbers.value(t.candidate, m.unit)} "
+             f"({t.direction or 'differs'}, {_size(m)}); tolerance: {m.tolerance.describe()}"]
     if t.moved:
-        lines.append(f"moved: {t.moved} (numerator {fmt_num(t.golden_num)} -> {fmt_num(t.cand_num)}, "
-                     f"denominator {fmt_num(t.golden_den)} -> {fmt_num(t.cand_den)})")
-    lines.append(f"{m.slices_failed} of {m.slices_compared} slices beyond tolerance")
+        lines.append(f"moved: {t.moved} ({_components(m)})")
+    lines.append(f"{numbers.count(m.slices_failed)} of {numbers.count(m.slices_compared)} slices beyond tolerance")
+    for e in m.explanations[:3]:
+        lines.append(f"explained by {numbers.slice_text(e['slice'])}: {numbers.share(e['share_of_gap'])} "
+                     "of the gap")
     for s in m.slices[:10]:
-        lines.append(f"  {iso(s.window) if s.window else ''} {fmt_slice(dict(s.slice))}: "
-                     f"golden {fmt_num(s.golden)} candidate {fmt_num(s.candidate)} [{s.status}]")
+        lines.append(f"  {iso(s.window) if s.window else ''} {numbers.slice_text(dict(s.slice))}: "
+                     f"golden {numbers.value(s.golden, m.unit)} candidate {numbers.value(s.candidate, m.unit)} "
+                     f"[{s.status}]")
     return "\n".join(lines)
 
 
@@ -36,7 +59,8 @@ def render_junit(result: AuditResult) -> str:
             if m.failed:
                 t = m.total
                 message = (f"{p.name} {m.metric}: {t.direction or 'differs'} than golden "
-                           f"({fmt_num(t.golden)} vs {fmt_num(t.candidate)})")
+                           f"({numbers.value(t.golden, m.unit)} vs {numbers.value(t.candidate, m.unit)}, "
+                           f"{_size(m)})")
                 failure = ET.SubElement(case, "failure", message=message, type="discrepancy")
                 failure.text = _failure_text(m)
     total = sum(int(s.get("tests")) for s in suites)

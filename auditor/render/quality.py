@@ -11,12 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.quality.checks import QualityReport
+from auditor.render import numbers
 
 _MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL"}
 
 
 def _pct(rate: float) -> str:
-    return f"{rate * 100:.3g}%"
+    return numbers.pct(rate)
+
+
+_n = numbers.count
 
 
 def render_json(report: QualityReport) -> str:
@@ -25,18 +29,18 @@ def render_json(report: QualityReport) -> str:
 
 def render_text(report: QualityReport) -> str:
     """A short fixed-width table, one line per check, then the top slices."""
-    lines = [f"data quality: {report.status.upper()}  ({report.totals.get('rows', 0)} rows, "
-             f"{report.totals.get('sessions', 0)} sessions)"]
+    lines = [f"data quality: {report.status.upper()}  ({_n(report.totals.get('rows', 0))} rows, "
+             f"{_n(report.totals.get('sessions', 0))} sessions)"]
     width = max((len(c.name) for c in report.checks), default=10)
     for c in report.checks:
-        lines.append(f"  {_MARK[c.status]:<4}  {c.name:<{width}}  {c.unexpected_count:>10} / "
-                     f"{c.denominator:<10}  {_pct(c.unexpected_rate):>8}  (max {_pct(c.threshold)}"
+        lines.append(f"  {_MARK[c.status]:<4}  {c.name:<{width}}  {_n(c.unexpected_count):>10} / "
+                     f"{_n(c.denominator):<10}  {_pct(c.unexpected_rate):>8}  (max {numbers.pct_setting(c.threshold)}"
                      f"{', blocking' if c.blocking else ''})")
     if report.slices:
         lines.append("slices with the highest rates:")
         for s in report.slices:
             lines.append(f"  {s.check}: {s.dimension}={s.value}  {_pct(s.rate)} "
-                         f"({s.unexpected_count} of {s.denominator} {s.unit})")
+                         f"({_n(s.unexpected_count)} of {_n(s.denominator)} {s.unit})")
     return "\n".join(lines) + "\n"
 
 
@@ -59,14 +63,14 @@ def render_markdown(report: QualityReport | Mapping[str, Any]) -> str:
            "| check | status | unexpected | of | rate | threshold | blocking |",
            "|---|---|---:|---:|---:|---:|---|"]
     for c in q["checks"]:
-        out.append(f"| {c['name']} | {c['status']} | {c['unexpected_count']} | {c['denominator']} | "
-                   f"{_pct(c['unexpected_rate'])} | {_pct(c['threshold'])} | "
+        out.append(f"| {c['name']} | {c['status']} | {_n(c['unexpected_count'])} | {_n(c['denominator'])} | "
+                   f"{_pct(c['unexpected_rate'])} | {numbers.pct_setting(c['threshold'])} | "
                    f"{'yes' if c['blocking'] else 'no'} |")
     if shown:
         out += ["", "| check | slice | rate | unexpected | of |", "|---|---|---:|---:|---|"]
         for s in shown:
             out.append(f"| {s['check']} | {_md(s['dimension'])} = {_md(s['value'])} | {_pct(s['rate'])} | "
-                       f"{s['unexpected_count']} | {s['denominator']} {s['unit']} |")
+                       f"{_n(s['unexpected_count'])} | {_n(s['denominator'])} {s['unit']} |")
     if len(shown) < len(q["slices"]):
         out += ["", f"{len(q['slices']) - len(shown)} slice rates of passing checks are in "
                     "report.json and report.html."]

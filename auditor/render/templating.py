@@ -7,34 +7,28 @@ from typing import Any
 
 import jinja2
 
+from auditor.render import numbers
+
 
 def fmt_num(value: Any) -> str:
-    if value is None:
-        return "null"
+    """A number by the policy of auditor.render.numbers (never ``null``)."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
-    return str(value)
+    if isinstance(value, str):
+        return value
+    return numbers.plain(value)
 
 
 def fmt_signed(value: Any) -> str:
-    if value is None:
-        return "null"
-    text = fmt_num(value)
-    return text if text.startswith("-") or value == 0 else "+" + text
+    return numbers.signed(value)
 
 
 def fmt_pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value * 100:.3g}%"
+    return numbers.pct(value)
 
 
 def fmt_slice(value: dict) -> str:
-    if not value:
-        return "whole window"
-    return ", ".join(f"{k}={'null' if v is None else v}" for k, v in value.items())
+    return numbers.slice_text(value)
 
 
 _QUALITY_PHRASES = {"duplicate_events": "duplicate events", "late_events": "late events",
@@ -59,7 +53,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("auditor", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, slice=fmt_slice, md=md_cell,
+    env.filters.update(setting_pct=numbers.pct_setting, num=fmt_num, signed=fmt_signed, pct=fmt_pct, slice=fmt_slice, md=md_cell,
                        quality_notes=quality_notes)
     return env
 
