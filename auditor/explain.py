@@ -33,9 +33,9 @@ from auditor.config import AuditConfig, PipelineConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, Comparison, MetricResult
 from auditor.golden.calculator import connect
-from auditor.localize.search import Localization, localize
+from auditor.localize.search import Localization
 from auditor.golden.metrics import catalogue
-from auditor.reconcile import joined_leaves, reconcile_pipeline
+from auditor.reconcile import joined_leaves, localize_metric, reconcile_pipeline
 from auditor.windows import Window, iso
 
 SCHEMA_VERSION = 1
@@ -178,4 +178,4 @@ def _localize_published(con, found: MetricResult, dims: Sequence[str], depth: in
         return None
     metric = catalogue()[found.metric]
     leaves = joined_leaves(con, dims, metric)
-    return localize(leaves, list(dims), kind="ratio" if metric.is_ratio else "additive", max_depth=depth)
+    return localize_metric(leaves, dims, metric, max_depth=depth)

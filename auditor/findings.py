@@ -58,6 +58,8 @@ class Comparison:
     status: str = PASS
     passed_by: str | None = None             # the tolerance that let a difference pass
     support: int | None = None               # n behind a statistical judgement
+    # a slice's contribution to the span's gap (1.0 = all of it; auditor.reconcile.gap_contributions)
+    share_of_gap: float | None = None
 
     @property
     def diff(self) -> float | None:
@@ -111,7 +113,8 @@ class Comparison:
                "direction": self.direction,
                "golden_num": self.golden_num, "cand_num": self.cand_num, "num_diff": self.num_diff,
                "golden_den": self.golden_den, "cand_den": self.cand_den, "den_diff": self.den_diff,
-               "moved": self.moved, "passed_by": self.passed_by, "support": self.support}
+               "moved": self.moved, "passed_by": self.passed_by, "support": self.support,
+               "share_of_gap": self.share_of_gap}
         return {k: json_value(v) for k, v in out.items()}
 
 

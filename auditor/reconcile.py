@@ -16,6 +16,7 @@ intact still fails.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -175,6 +176,32 @@ def _comparison(metric: Metric, how: str, i: int, arrays, *, window=None, slice_
         support=None if np.isnan(support[i]) else int(support[i]))
 
 
+def gap_contributions(metric: Metric, g_num, g_den, c_num, c_den) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's contribution to the gap over all rows, in metric units, and its share of that gap.
+
+    A row's contribution is how much of ``candidate - golden`` over all rows disappears when
+    that row alone is corrected (its candidate sums replaced by golden's): for a count its own
+    difference, for a ratio ``C - C'`` where ``C'`` is the ratio with the row reverted. Slices
+    are listed by it, so a 1-session slice that went from 0% to 100% comes after the slice that
+    carries the gap. The share is NaN when the whole has no gap (rows moved between slices)."""
+    g_num, c_num = g_num.astype("float64"), c_num.astype("float64")
+    if g_den is None:
+        contribution = (c_num - g_num) / metric.divisor
+        gap = contribution.sum()
+    else:
+        g_den, c_den = g_den.astype("float64"), c_den.astype("float64")
+        gn, cn, gd, cd = g_num.sum(), c_num.sum(), g_den.sum(), c_den.sum()
+        whole = cn / cd if cd else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            den = cd - c_den + g_den
+            reverted = np.where(den > 0, (cn - c_num + g_num) / np.where(den > 0, den, 1), np.nan)
+        contribution = np.nan_to_num((whole - reverted) / metric.divisor, nan=0.0)
+        gap = (whole - (gn / gd if gd else np.nan)) / metric.divisor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = contribution / gap if gap and np.isfinite(gap) else np.full(len(contribution), np.nan)
+    return contribution, shares
+
+
 def _compare_metric(metric: Metric, how: str, rows: _Rows, window_sums: dict, windows: Sequence[Window],
                     tolerance: Tolerance, dims: Sequence[str], explain: bool,
                     max_slices: int) -> MetricResult:
@@ -190,13 +217,18 @@ def _compare_metric(metric: Metric, how: str, rows: _Rows, window_sums: dict, wi
                                                                c_num, c_den, c_value)
     arrays = (g_num, g_den, c_num, c_den, g_val, c_val, passes, passed_by, support)
     idx = np.flatnonzero(differs)
-    gap = np.abs(np.nan_to_num(c_val - g_val, nan=np.inf))
-    idx = idx[np.lexsort((-gap[idx], passes[idx]))][:max_slices]
+    if how == "components":
+        contribution, shares = gap_contributions(metric, g_num, g_den, c_num, c_den)
+    else:   # final values only: a slice cannot be weighed, its own difference orders it
+        contribution, shares = np.nan_to_num(c_val - g_val, nan=np.inf), None
+    idx = idx[np.lexsort((-np.abs(contribution[idx]), passes[idx]))][:max_slices]
     slices = []
     for i in idx:
         window, slice_ = rows.key(int(i))
-        slices.append(_comparison(metric, how, int(i), arrays, window=window, slice_=slice_,
-                                  presence=rows.presence(int(i))))
+        share = None if shares is None or np.isnan(shares[i]) else float(shares[i])
+        slices.append(dataclasses.replace(
+            _comparison(metric, how, int(i), arrays, window=window, slice_=slice_,
+                        presence=rows.presence(int(i))), share_of_gap=share))
 
     # per audited window and over the span: exact sums (candidate only when published as components)
     starts = [w.start_ms for w in windows]
@@ -254,10 +286,34 @@ def explain_gap(rows: _Rows, dims: Sequence[str], metric: Metric, g_num, g_den, 
     """The slices that explain a failing metric's gap, most explanatory first (report.json
     ``explanations``): auditor.localize.search on the golden vs candidate leaves at the pipeline's
     published grain and dimensions (golden is exact, so no noise allowance)."""
-    from auditor.localize.search import localize  # pandas-heavy: only when a metric fails
     leaves = leaf_table(rows, dims, g_num, g_den, c_num, c_den)
-    result = localize(leaves, list(dims), kind="ratio" if metric.is_ratio else "additive")
+    result = localize_metric(leaves, dims, metric)
     return tuple(e.to_dict() for e in result.explanations)
+
+
+def localize_metric(leaves, dims: Sequence[str], metric: Metric, *, max_depth: int = 3):
+    """auditor.localize.search.localize on a metric's leaf table, its answer in the metric's
+    unit: the catalogue's ``divisor`` applied to golden and candidate values, rate and mix
+    effects and a count's support (play_minutes in minutes, not play_ms). Numerators and
+    denominators stay the components' exact sums."""
+    import dataclasses
+
+    from auditor.localize.search import localize  # pandas-heavy: only when a metric fails
+    result = localize(leaves, list(dims), kind="ratio" if metric.is_ratio else "additive",
+                      max_depth=max_depth)
+    k = metric.divisor
+    if k == 1:
+        return result
+
+    def scaled(x):
+        return None if x is None else x / k
+    return dataclasses.replace(
+        result, golden_value=scaled(result.golden_value), candidate_value=scaled(result.candidate_value),
+        explanations=tuple(dataclasses.replace(
+            e, golden_value=scaled(e.golden_value), candidate_value=scaled(e.candidate_value),
+            rate_effect=scaled(e.rate_effect), mix_effect=scaled(e.mix_effect),
+            support=e.support if metric.is_ratio else scaled(e.support))
+            for e in result.explanations))
 
 
 def joined_leaves(con: duckdb.DuckDBPyConnection, dims: Sequence[str], metric: Metric):

@@ -28,7 +28,8 @@ import pyarrow as pa
 from auditor.config import PipelineConfig, SourceSpec
 from auditor.errors import InputError
 from auditor.golden.calculator import FACT_TO_COMPONENT, SESSION_FACTS
-from auditor.localize.search import Localization, localize
+from auditor.localize.search import Localization
+from auditor.reconcile import localize_metric
 from auditor.golden.metrics import Metric
 from auditor.sources import _INT_TYPES, describe_view, register_source
 from auditor.golden.sqlfiles import run_rule
@@ -167,8 +168,7 @@ def drill_sessions(frame: Any, metric: Metric, dims: Sequence[str], *, where: st
     if den:
         leaves["golden_den"] = sum(frame["g_" + f] for f in den)
         leaves["cand_den"] = sum(frame["p_" + f] for f in den)
-    kind = "ratio" if den else "additive"
-    located = localize(leaves, list(dims), kind=kind, max_depth=depth)
+    located = localize_metric(leaves, dims, metric, max_depth=depth)
     differs = (leaves["golden_num"] != leaves["cand_num"]).to_numpy(bool)
     if den:
         differs = differs | (leaves["golden_den"] != leaves["cand_den"]).to_numpy(bool)

@@ -17,13 +17,13 @@ from auditor.windows import iso
 def metric_dict(m: MetricResult) -> dict[str, Any]:
     metric = catalogue()[m.metric]
     total = m.total.to_dict()
-    for key in ("window", "slice", "presence", "status"):
+    for key in ("window", "slice", "presence", "status", "share_of_gap"):
         total.pop(key)
     return {"metric": m.metric, "status": m.status, "unit": m.unit, "kind": m.kind,
             "published_as": m.published_as, "numerator": metric.numerator,
             "denominator": list(metric.denominator), **total,
             "tolerance": m.tolerance.to_dict(),
-            "windows": [w.to_dict() for w in m.windows],
+            "windows": [{k: v for k, v in w.to_dict().items() if k != "share_of_gap"} for w in m.windows],
             "slice_counts": {"compared": m.slices_compared, "differing": m.slices_differing,
                              "failed": m.slices_failed, "golden_only": m.slices_golden_only,
                              "candidate_only": m.slices_candidate_only},
