@@ -164,7 +164,9 @@ def score(data: Path, predictions: Path) -> str:
     return "\n".join(lines)
 
 
-def _number(text: str) -> float | str:
+def _number(text: str) -> float | str | bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     try:
         return float(text)
     except ValueError:

@@ -34,6 +34,7 @@ from auditor.localize.attribution import (Kind, Totals, check_leaves, contributi
                                           slice_mask, totals)
 from auditor.errors import InputError
 from auditor.localize.cover import DEFAULT_ALPHA, CoverSearch
+from auditor.localize.parents import prefer_parents
 from auditor.localize.risk import RiskSearch, slice_keys as _keys
 
 _AUTO_NOISE_SCALE = 1.0
@@ -90,7 +91,7 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
              max_results: int = 10, noise: float | Literal["auto"] = 0.0,
              min_gain: float = 0.02, min_z: float = 4.0, dead_zone: float = 1.0,
              method: Literal["auto", "cover", "greedy", "risk"] = "auto", risk_threshold: float = 0.4,
-             alpha: float = DEFAULT_ALPHA) -> Localization:
+             alpha: float = DEFAULT_ALPHA, parent_rule: bool | None = None) -> Localization:
     """Find the few slices over ``dims`` that explain the gap between golden and candidate.
 
     ``leaves`` holds the dimension columns and ``golden_num``, ``cand_num``
@@ -114,6 +115,13 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     picks the shallowest pure slices; ``min_gain`` is then the share of the
     abnormal deviation a slice must carry, ``risk_threshold`` the purity it
     needs, and ``noise``/``min_z``/``dead_zone`` are not used.
+
+    ``parent_rule`` then replaces listed slices by the most general slice that
+    explains the gap as well as they do together, unless the deviation is
+    confined to one of its children (auditor/localize/parents.py). By default
+    (None) it applies when golden is exact (``noise=0``, methods 'cover' and
+    'greedy'), where every deviating leaf is real; on a noisy forecast noise
+    spreads deviation over every child and the rule would widen past the cause.
     """
     check_leaves(leaves, dims, kind)
     if max_depth < 1 or max_results < 0 or not (0 < min_gain <= 1):
@@ -139,6 +147,10 @@ def localize(leaves: pd.DataFrame, dims: list[str], *, kind: Kind = "additive", 
     overall = totals(table)
     if method == "greedy":
         found = _merge_fragments(table, found, min_gain)
+    if parent_rule is None:
+        parent_rule = method != "risk" and isinstance(noise, (int, float)) and noise == 0
+    if parent_rule:
+        found = prefer_parents(table, found, min_gain)
     explanations = [_explain(table, overall, s, conf) for s, conf in found]
     explanations.sort(key=lambda e: -abs(e.share_of_gap))
     explained = joint_share(table, [e.slice for e in explanations])
