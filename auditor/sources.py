@@ -2,7 +2,7 @@
 
 A source is a file or glob (Parquet, CSV, JSON Lines), a table or query in a
 DuckDB database, or a table or query on another engine through SQLAlchemy
-(imported here, lazily, and nowhere else). Whatever the source, its rows land
+(through ``auditor/sqlengine.py``, the one module that imports it). Whatever the source, its rows land
 in an embedded DuckDB view, are renamed onto the canonical components
 (docs/input.md#pipeline-outputs) and checked: a missing column, a value
 that does not convert, a NaN or null count, a fractional count or two rows
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from auditor import sqlengine
 from auditor.config import PipelineConfig, SourceSpec, redact_url
-from auditor.errors import ConfigError, InputError, first_line, is_data_error, read_error
+from auditor.errors import InputError, first_line, is_data_error, read_error
 from auditor.golden.events import describe_columns, resolve_files
 from auditor.golden.metrics import catalogue
 from auditor.golden.sqlfiles import quote_ident
@@ -99,26 +100,16 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
 
 def read_sqlalchemy(spec: SourceSpec) -> pa.Table:
     """Run the table scan or query on the engine at ``spec.url``; rows as an Arrow table."""
-    try:
-        import sqlalchemy as sa
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-    except ImportError:  # pragma: no cover - a core dependency
-        raise ConfigError("SQL sources need SQLAlchemy", hint="pip install sqlalchemy") from None
     where = redact_url(spec.url or "")
-    try:
-        engine = sa.create_engine(spec.url or "")
-    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use this connection URL: {first_line(exc)}", file=where,
-                          hint="install the engine's driver, e.g. pip install 'auditor[postgres]' "
-                               "for postgresql+psycopg://") from None
+    engine = sqlengine.create_engine(spec.url or "", where=where)
     try:
         with engine.connect() as conn:
             quote = engine.dialect.identifier_preparer.quote
-            result = conn.execute(sa.text(_select_sql(spec, quote)))
+            result = conn.execute(sqlengine.text(_select_sql(spec, quote)))
             names = list(result.keys())
             rows = result.fetchall()
-    except SQLAlchemyError as exc:
-        raise InputError(f"the query failed: {first_line(getattr(exc, 'orig', None) or exc)}",
+    except sqlengine.error_types() as exc:
+        raise InputError(f"the query failed: {first_line(sqlengine.original(exc))}",
                          file=where, key=spec.table,
                          hint="check that the server is reachable and the table or query exists") from None
     finally:
