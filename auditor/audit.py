@@ -76,11 +76,13 @@ def pipeline_grains(config: AuditConfig) -> dict[str, int]:
 
 def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
               progress: Progress | None = None, explain: bool = True,
-              con: duckdb.DuckDBPyConnection | None = None, allow_empty: bool = False) -> AuditResult:
+              con: duckdb.DuckDBPyConnection | None = None, allow_empty: bool = False,
+              per_window: bool = False) -> AuditResult:
     """Recompute golden for the audited windows and reconcile every configured pipeline.
 
     A window without a single golden session is an :class:`InputError` (an audit of
-    nothing must not pass); with ``allow_empty`` it is listed in ``empty_windows``."""
+    nothing must not pass); with ``allow_empty`` it is listed in ``empty_windows``.
+    ``per_window`` also explains each failing window on its own (for the run history)."""
     say = progress or (lambda _msg: None)
     audited = resolve_windows(config, windows)
     grains = pipeline_grains(config)
@@ -105,7 +107,7 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                 else config.dimensions, grain_minutes=grains[pipeline.name], windows=audited,
                 window_minutes=config.window_minutes,
                 tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(p.name, m, p.tolerances),
-                explain=explain)
+                explain=explain, per_window=per_window)
             if quality is not None:
                 result = _annotate(con, result, quality, rules)
             off = [m.metric for m in result.metrics if m.failed]

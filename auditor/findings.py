@@ -136,6 +136,8 @@ class MetricResult:
     slices_candidate_only: int = 0
     explanations: tuple[Mapping[str, Any], ...] = ()
     note: str | None = None
+    # (window start ms, explanations) per failing audited window, when the run keeps a history
+    window_explanations: tuple[tuple[int, tuple[Mapping[str, Any], ...]], ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -154,6 +156,7 @@ class PipelineResult:
     rows_outside_windows: int = 0
     rows_golden_only: int = 0
     rows_candidate_only: int = 0
+    window_rows: tuple[int, ...] = ()    # rows published per audited window (0: window not published)
 
     def metric(self, name: str) -> MetricResult | None:
         return next((m for m in self.metrics if m.metric == name), None)

@@ -40,8 +40,12 @@ MAX_SLICES = 25      # differing slices listed per metric (all are counted)
 def reconcile_pipeline(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig, *, index: int,
                        dims: Sequence[str], grain_minutes: int, windows: Sequence[Window],
                        window_minutes: int, tolerance_for: Callable[[str], Tolerance],
-                       explain: bool = True, max_slices: int = MAX_SLICES) -> PipelineResult:
-    """Compare ``pipeline`` with golden (table ``r_golden``) over ``windows``."""
+                       explain: bool = True, max_slices: int = MAX_SLICES,
+                       per_window: bool = False) -> PipelineResult:
+    """Compare ``pipeline`` with golden (table ``r_golden``) over ``windows``.
+
+    With ``per_window`` a failing metric's gap is also explained window by window
+    (``MetricResult.window_explanations``: what the run history keys its findings on)."""
     where = pipeline.source.describe()
     raw, cand = f"r_raw_{index}", f"r_cand_{index}"
     register_source(con, pipeline.source, raw)
@@ -62,19 +66,22 @@ def reconcile_pipeline(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig,
     totals = con.execute(f"SELECT (window_ms // {window_ms}) * {window_ms} AS w, {sums} "
                          "FROM r_joined GROUP BY 1").fetchall()
     window_sums = _window_sums(totals, golden_components, layout, windows)
+    published = dict(con.execute(f"SELECT (window_ms // {window_ms}) * {window_ms} AS w, count(*) "
+                                 "FROM r_joined WHERE in_candidate GROUP BY 1").fetchall())
 
     rows = _Rows(joined, dims)
     metrics = []
     for name, how in layout.metrics.items():
         metric = catalogue()[name]
         metrics.append(_compare_metric(metric, how, rows, window_sums, windows, tolerance_for(name),
-                                       dims, explain, max_slices))
+                                       dims, explain, max_slices, per_window, window_ms))
     return PipelineResult(
         name=pipeline.name, source=where, grain_minutes=grain_minutes, dimensions=tuple(dims),
         status=FAIL if any(m.failed for m in metrics) else PASS, metrics=tuple(metrics),
         rows_read=rows_read, rows_outside_windows=rows_read - in_windows,
         rows_golden_only=_count(joined, "in_golden", unless="in_candidate"),
-        rows_candidate_only=_count(joined, "in_candidate", unless="in_golden"))
+        rows_candidate_only=_count(joined, "in_candidate", unless="in_golden"),
+        window_rows=tuple(int(published.get(w.start_ms, 0)) for w in windows))
 
 
 def _count(table: pa.Table, column: str, *, unless: str | None = None) -> int:
@@ -204,7 +211,7 @@ def gap_contributions(metric: Metric, g_num, g_den, c_num, c_den) -> tuple[np.nd
 
 def _compare_metric(metric: Metric, how: str, rows: _Rows, window_sums: dict, windows: Sequence[Window],
                     tolerance: Tolerance, dims: Sequence[str], explain: bool,
-                    max_slices: int) -> MetricResult:
+                    max_slices: int, per_window: bool = False, window_ms: int = 0) -> MetricResult:
     # per slice at the published grain
     g_num, g_den = _sides(metric, lambda c: rows.ints("g_" + c))
     if how == "components":
@@ -254,9 +261,12 @@ def _compare_metric(metric: Metric, how: str, rows: _Rows, window_sums: dict, wi
     total = _comparison(metric, how, len(totals) - 1, t_arrays)
 
     failed = (~passes).any() or (~t_passes).any()
-    explanations = ()
+    explanations, by_window = (), ()
     if failed and explain and how == "components" and len(dims):
         explanations = explain_gap(rows, dims, metric, g_num, g_den, c_num, c_den)
+        if per_window:
+            by_window = _explain_windows(rows, dims, metric, windows, window_ms, passes,
+                                         t_passes[:len(windows)], g_num, g_den, c_num, c_den)
     note = None
     if how == "value":
         note = ("published as final values only: compared slice by slice; the window's value "
@@ -268,7 +278,25 @@ def _compare_metric(metric: Metric, how: str, rows: _Rows, window_sums: dict, wi
         slices_differing=int(differs.sum()), slices_failed=int((~passes).sum()),
         slices_golden_only=int((differs & rows.in_golden & ~rows.in_candidate).sum()),
         slices_candidate_only=int((differs & rows.in_candidate & ~rows.in_golden).sum()),
-        explanations=explanations, note=note)
+        explanations=explanations, note=note, window_explanations=by_window)
+
+
+def _explain_windows(rows: _Rows, dims: Sequence[str], metric: Metric, windows: Sequence[Window],
+                     window_ms: int, passes, window_passes, g_num, g_den, c_num, c_den
+                     ) -> tuple[tuple[int, tuple[dict, ...]], ...]:
+    """(window start ms, explanations) for every audited window in which the metric fails
+    (the window's sums or one of its slices): the gap localized on that window's rows alone."""
+    starts = rows.table.column("window_ms").to_numpy(zero_copy_only=False) // window_ms * window_ms
+    out = []
+    for k, w in enumerate(windows):
+        mask = starts == w.start_ms
+        if not mask.any() or (window_passes[k] and passes[mask].all()):
+            continue
+        sub = _Rows(rows.table.filter(pa.array(mask)), dims)
+        pick = (lambda a: None if a is None else a[mask])
+        out.append((w.start_ms, explain_gap(sub, dims, metric, pick(g_num), pick(g_den), pick(c_num),
+                                            pick(c_den))))
+    return tuple(out)
 
 
 def leaf_table(rows: _Rows, dims: Sequence[str], g_num, g_den, c_num, c_den):
