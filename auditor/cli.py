@@ -118,6 +118,22 @@ def _output(folder: bool):
     return check
 
 
+def _history_location(ctx: click.Context | None, param: click.Parameter | None,
+                      value: str | None) -> str | None:
+    """A history store's location, checked before any work: a URL, or a DuckDB path whose
+    folder exists."""
+    if value is None or "://" in value:
+        return value
+    import os
+    from auditor.errors import ConfigError
+    hint = "give a .duckdb file path (e.g. history.duckdb) or a SQLAlchemy URL"
+    if os.path.isdir(value):
+        raise ConfigError("the history store is a folder, not a file", file=value, key="--history", hint=hint)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise ConfigError("the history store's folder does not exist", file=value, key="--history", hint=hint)
+    return value
+
+
 def _split_dims(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -240,9 +256,12 @@ def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout instead of the summary.")
 @click.option("--allow-empty", is_flag=True,
               help="Audit windows without a single golden session with a warning instead of failing.")
+@click.option("--history", "history", metavar="PATH_OR_URL", callback=_history_location,
+              help="Append this run to the run history: a DuckDB file (created if absent) or a "
+                   "SQLAlchemy URL (postgresql+psycopg://...). Default: history: in audit.yaml.")
 @_quiet
 def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool, as_json: bool,
-        allow_empty: bool, quiet: bool) -> int:
+        allow_empty: bool, history: str | None, quiet: bool) -> int:
     """The audit after each batch window: recompute golden, reconcile every pipeline.
 
     Compares golden with what each configured pipeline published for the
@@ -250,11 +269,15 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
     pipeline's grain and dimensions. Prints the summary (or --json) on
     stdout; progress goes to stderr. Exit 0 when every metric is within
     tolerance (exact by default), 1 on discrepancies, 2 on a config or input
-    problem (no report is written), 3 on an internal error. Example:
+    problem (no report is written), 3 on an internal error. With a history
+    (--history, or history: in audit.yaml) the run is appended to it in one
+    transaction, and findings acknowledged with `auditor ack` do not fail it
+    (docs/history.md). Example:
 
     \b
       auditor run --config audit.yaml --window 2025-03-20T14:00:00Z/PT1H --out reports/
       auditor run --config audit.yaml --window 2025-03-20T00:00:00Z/2025-03-21T00:00:00Z --junit --out r/
+      auditor run --config audit.yaml --history history.duckdb --out reports/2025-03-20T14
     """
     from auditor.audit import describe_empty, run_audit
     from auditor.config import load_config
@@ -263,15 +286,31 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
     if junit and not out:
         raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
     config = load_config(config_path)
-    result = run_audit(config, windows, progress=_progress(quiet), allow_empty=allow_empty)
+    store_at = history or config.history
+    if store_at and not history:
+        _history_location(None, None, store_at)
+    result = run_audit(config, windows, progress=_progress(quiet), allow_empty=allow_empty,
+                       per_window=bool(store_at))
     if result.empty_windows:
         click.echo(f"warning: {describe_empty(result.empty_windows, result.windows)}", err=True)
     if out:
         for path in write_reports(result, out, junit=junit):
             if not quiet:
                 click.echo(f"wrote {path}", err=True)
+    code = result.exit_code
+    if store_at:
+        import os
+        from auditor.history import record_audit
+        recorded = record_audit(store_at, result, report_dir=os.path.abspath(out) if out else None,
+                                late_arrival_minutes={p.name: p.late_arrival_minutes for p in config.pipelines},
+                                progress=_progress(quiet))
+        if not quiet:
+            click.echo(f"history: recorded run {recorded.run_id} in {recorded.store}", err=True)
+        if recorded.acknowledged:
+            click.echo("note: acknowledged, not failing the run: " + ", ".join(recorded.acknowledged), err=True)
+        code = recorded.exit_code
     click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
-    return result.exit_code
+    return code
 
 
 @cli.command()
@@ -445,3 +484,100 @@ def gate(base: str, head: str | None, corpus: tuple[str, ...], fixtures: str | N
                 click.echo(f"wrote {path}", err=True)
     click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
     return result.exit_code
+
+
+def _store_option(f):
+    """--history / --config: where the run history is (the same on history, ack and report)."""
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Read the store's location from audit.yaml's history: key.")(f)
+    return click.option("--history", "history", metavar="PATH_OR_URL",
+                        help="The history store: a DuckDB file or a SQLAlchemy URL.")(f)
+
+
+def _store_location(history: str | None, config_path: str | None) -> str:
+    if history:
+        return history
+    if config_path:
+        from auditor.config import load_config
+        config = load_config(config_path)
+        if config.history:
+            return config.history
+        from auditor.errors import ConfigError
+        raise ConfigError("audit.yaml has no history: key", file=config.file, key="history",
+                          hint="add history: history.duckdb to audit.yaml, or pass --history PATH_OR_URL")
+    raise click.UsageError("give the store: --history PATH_OR_URL, or --config audit.yaml with history:")
+
+
+def _when(value: str | None, option: str):
+    from auditor.errors import ConfigError
+    from auditor.windows import parse_time
+    try:
+        return None if value is None else parse_time(value, key=option)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key=option, hint="e.g. 2025-04-30 or 2025-04-30T12:00:00Z") from None
+
+
+@cli.command("history")
+@_store_option
+@click.option("--pipeline", "pipelines", multiple=True, metavar="NAME", help="Only this pipeline (repeatable).")
+@click.option("--open", "only_open", is_flag=True, help="Only open findings (failing, or unseen since).")
+@click.option("--at", "at", metavar="ISO", help="Draw the statuses as of this time (default: now); "
+                                                 "decides which windows are still provisional.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every finding with its windows).")
+def history_cmd(history: str | None, config_path: str | None, pipelines: tuple[str, ...], only_open: bool,
+                at: str | None, as_json: bool) -> int:
+    """List the findings of the run history with their status.
+
+    A finding is a pipeline x metric x slice x direction (never a window or a
+    size); its status is new, recurring, regressed, resolved-fixed or
+    not-observed (the window is missing or still provisional), with first and
+    last seen, the windows affected and the current streak (docs/history.md).
+    Exit 0 whatever the findings (it reads; `auditor run` judges), 2 when the
+    store cannot be read. Example:
+
+    \b
+      auditor history --history history.duckdb
+      auditor history --config audit.yaml --open --json
+    """
+    from datetime import datetime, timezone
+    from auditor.history import load_history, open_store
+    from auditor.history.text import render_history_json, render_history_text
+
+    now = _when(at, "--at") or datetime.now(timezone.utc)
+    with open_store(_store_location(history, config_path)) as store:
+        findings = load_history(store, now=now, pipelines=pipelines)
+        where = store.where
+    if only_open:
+        findings = [f for f in findings if f.open]
+    render = render_history_json if as_json else render_history_text
+    click.echo(render(findings, store=where, now=now), nl=False)
+    return 0
+
+
+@cli.command()
+@click.argument("finding", metavar="FINDING")
+@click.option("--reason", required=True, metavar="TEXT", help="Why it is known and who owns it (shown in reports).")
+@click.option("--until", "until", metavar="DATE",
+              help="The acknowledgement expires then (ISO date or time, UTC); default: until replaced.")
+@_store_option
+@_quiet
+def ack(finding: str, reason: str, until: str | None, history: str | None, config_path: str | None,
+        quiet: bool) -> int:
+    """Acknowledge a known finding: it stays visible, but does not fail `auditor run`.
+
+    FINDING is the id `auditor history` prints, or the identity
+    pipeline/metric/dim=value&dim=value/direction. The run exits 0 when every
+    failing metric's findings are acknowledged and nothing else fails, until
+    the acknowledgement expires. Exit 0 when recorded, 2 when the finding is
+    not in the history or the date is in the past. Example:
+
+    \b
+      auditor ack 3fa1c2d9e0 --reason "batch drops late first_frame, fix in QOE-412" --until 2025-04-30
+    """
+    from auditor.history import acknowledge, open_store
+
+    with open_store(_store_location(history, config_path), write=True, progress=_progress(quiet)) as store:
+        done = acknowledge(store, finding, reason, until=_when(until, "--until"))
+    until_text = f" until {done.until.date().isoformat()}" if done.until else ""
+    click.echo(f"acknowledged {done.id} ({done.identity}){until_text}: {done.reason}")
+    return 0

@@ -18,6 +18,8 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
     gate: {corpus: [sample.parquet]}   # optional: events `auditor gate` adds to its corpus
     quality: true        # optional: false (or {enabled: false}) skips the data-quality checks;
                          # {engine: great_expectations} has GX judge them (default: builtin)
+    history: history.duckdb   # optional: the run history (a DuckDB file or a SQLAlchemy URL);
+                              # pipelines.NAME.late_arrival: 6h keeps its windows provisional that long
 """
 from __future__ import annotations
 
@@ -44,9 +46,9 @@ from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
-            "gate")
+            "gate", "history")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
-                 "dimensions", "metrics", "sessions", "tolerances")
+                 "dimensions", "metrics", "sessions", "tolerances", "late_arrival")
 FILE_FORMATS = ("parquet", "csv", "json")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -87,6 +89,7 @@ class PipelineConfig:
     metrics: tuple[str, ...] | None = None     # None: every metric the source can provide
     sessions: str | None = None                # session-level rows (used by `auditor explain`)
     tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
+    late_arrival_minutes: int = 0              # a window stays provisional this long after its end
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class AuditConfig:
     # `auditor gate` (docs/gate.md): events added to its corpus, and which curated fixtures run
     gate_corpus: tuple[str, ...] = ()
     gate_fixtures: str | tuple[str, ...] = "all"
+    history: str | None = None                 # the run history store: a DuckDB path or a SQLAlchemy URL
 
     def rules_in_use(self) -> RulesFolder:
         """The definitions this audit runs with: the packaged rules, with the files the
@@ -175,7 +179,16 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
                        quality_engine=engine, file=doc.file,
                        rules_folder=_resolve(doc, data["rules"]) if data.get("rules") is not None else None,
-                       gate_corpus=gate_corpus, gate_fixtures=gate_fixtures)
+                       gate_corpus=gate_corpus, gate_fixtures=gate_fixtures,
+                       history=_history(doc, data.get("history")))
+
+
+def _history(doc: YamlDoc, value: Any) -> str | None:
+    """``history:`` a DuckDB file (relative to audit.yaml) or a SQLAlchemy URL (``${ENV}`` expanded)."""
+    if value is None:
+        return None
+    text = _expand_env(doc, ("history",), _string(doc, ("history",), value))
+    return text if "://" in text else _resolve(doc, text)
 
 
 def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:
@@ -357,8 +370,16 @@ def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -
                 if spec.get("sessions") is not None else None)
     tolerances = parse_metric_rules(doc, (*base, "tolerances"), spec.get("tolerances"),
                                     f"audit.yaml pipelines.{name}.tolerances")
+    late = 0
+    if spec.get("late_arrival") not in (None, 0, "0"):
+        try:
+            late = parse_minutes(spec["late_arrival"], key="late_arrival")
+        except ConfigError as exc:
+            raise doc.error((*base, "late_arrival"), exc.message,
+                            "how long after a window ends its data can still change, e.g. 6h or 2d") from None
     return PipelineConfig(name=name, source=source, columns=dict(columns), grain_minutes=grain,
-                          dimensions=dims, metrics=metrics, sessions=sessions, tolerances=tolerances)
+                          dimensions=dims, metrics=metrics, sessions=sessions, tolerances=tolerances,
+                          late_arrival_minutes=late)
 
 
 def _source(doc: YamlDoc, base: Path, spec: Mapping) -> SourceSpec:
