@@ -294,7 +294,7 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
     if result.empty_windows:
         click.echo(f"warning: {describe_empty(result.empty_windows, result.windows)}", err=True)
     if out:
-        for path in write_reports(result, out, junit=junit):
+        for path in write_reports(result, out, junit=junit, templates=config.report_templates):
             if not quiet:
                 click.echo(f"wrote {path}", err=True)
     code = result.exit_code
@@ -309,7 +309,7 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
         if recorded.acknowledged:
             click.echo("note: acknowledged, not failing the run: " + ", ".join(recorded.acknowledged), err=True)
         code = recorded.exit_code
-    click.echo(render_json(result) if as_json else render_markdown(result), nl=False)
+    click.echo(render_json(result) if as_json else render_markdown(result, config.report_templates), nl=False)
     return code
 
 

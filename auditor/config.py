@@ -16,6 +16,7 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
       legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
     rules: rules/        # optional: tolerances.yaml / quality.yaml overriding the shipped defaults
     gate: {corpus: [sample.parquet]}   # optional: events `auditor gate` adds to its corpus
+    report: {templates: reports/templates/}   # optional: the team's own report templates
     quality: true        # optional: false (or {enabled: false}) skips the data-quality checks;
                          # {engine: great_expectations} has GX judge them (default: builtin)
     history: history.duckdb   # optional: the run history (a DuckDB file or a SQLAlchemy URL);
@@ -46,7 +47,7 @@ from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
-            "gate", "history")
+            "gate", "history", "report")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
                  "dimensions", "metrics", "sessions", "tolerances", "late_arrival")
 FILE_FORMATS = ("parquet", "csv", "json")
@@ -112,6 +113,8 @@ class AuditConfig:
     gate_corpus: tuple[str, ...] = ()
     gate_fixtures: str | tuple[str, ...] = "all"
     history: str | None = None                 # the run history store: a DuckDB path or a SQLAlchemy URL
+    # `report: {templates: DIR}`: templates there override the shipped ones of the same name
+    report_templates: str | None = None
 
     def rules_in_use(self) -> RulesFolder:
         """The definitions this audit runs with: the packaged rules, with the files the
@@ -174,13 +177,15 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
                           file=rules.file or doc.file, key="pipelines",
                           hint="configured: " + ", ".join(p.name for p in pipelines))
     gate_corpus, gate_fixtures = _gate(doc, data.get("gate"))
+    report_templates = _report(doc, data.get("report"))
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
                        quality_engine=engine, file=doc.file,
                        rules_folder=_resolve(doc, data["rules"]) if data.get("rules") is not None else None,
                        gate_corpus=gate_corpus, gate_fixtures=gate_fixtures,
-                       history=_history(doc, data.get("history")))
+                       history=_history(doc, data.get("history")),
+                       report_templates=report_templates)
 
 
 def _history(doc: YamlDoc, value: Any) -> str | None:
@@ -189,6 +194,24 @@ def _history(doc: YamlDoc, value: Any) -> str | None:
         return None
     text = _expand_env(doc, ("history",), _string(doc, ("history",), value))
     return text if "://" in text else _resolve(doc, text)
+
+
+def _report(doc: YamlDoc, value: Any) -> str | None:
+    """``report: {templates: DIR}``: a folder of report templates (report.html.j2,
+    summary.md.j2, pipeline.html.j2, quality.html.j2, report.css) overriding the shipped ones."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise doc.error(("report",), "report takes {templates: DIR}", "e.g. report: {templates: reports/templates/}")
+    doc.check_keys(("report",), value, ("templates",))
+    if value.get("templates") is None:
+        return None
+    folder = _resolve(doc, _string(doc, ("report", "templates"), value["templates"]))
+    if not os.path.isdir(folder):
+        raise doc.error(("report", "templates"), f"no such folder: {folder}",
+                        "templates names a folder holding report.html.j2 and/or summary.md.j2 "
+                        "(relative to audit.yaml); the shipped ones fill in the rest")
+    return folder
 
 
 def _expand_env(doc: YamlDoc, path: Path, value: str) -> str:

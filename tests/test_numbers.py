@@ -48,7 +48,7 @@ def test_shares_outside_0_100_are_explained():
     note = numbers.share_note(6.48, -5.48)
     assert "opposite directions" in note and "648%" in note and "-548%" in note and "100%" in note
     assert numbers.gap_share_note(0.5) is None
-    assert "offset" in numbers.gap_share_note(41.5) and "4,150%" in numbers.gap_share_note(41.5)
+    assert "offset 4,050%" in numbers.gap_share_note(41.5) and "4,150%" in numbers.gap_share_note(41.5)
     assert "against" in numbers.gap_share_note(-0.2)
 
 

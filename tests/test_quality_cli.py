@@ -88,7 +88,8 @@ def test_markdown_and_html_sections_escape_values():
         r["received_at"] = r["ts"] + 900_000
     report = check_events(ed.table(rows), dims=("cdn",))
     md = render_markdown(report)
-    assert md.startswith("## Data quality: warn") and "cdn = <b>cdn\\|x</b>" in md
+    assert md.startswith("## Data quality: warn") and "cdn=&lt;b&gt;cdn\\|x&lt;/b&gt;" in md
+    assert "<b>" not in md
     html = render_html(report)
     assert "&lt;b&gt;cdn|x&lt;/b&gt;" in html and "<b>cdn" not in html
 

@@ -62,7 +62,7 @@ def test_injected_error_fails_naming_pipeline_metric_and_direction(workdir, gold
     verdict = next(v for v in report["verdicts"] if v["metric"] == "ebvs_rate")
     assert verdict["off"] == ["batch"] and verdict["agree"] == ["streaming"]
     assert not verdict["candidates_agree_not_golden"]
-    assert "**batch / ebvs_rate**" in out
+    assert "### 1. batch ebvs_rate +" in out and "**Next:** `auditor explain" in out
     junit = (workdir / "r" / "junit.xml").read_text()
     assert junit.count("<testcase") == 18 and junit.count("<failure") == 1
 

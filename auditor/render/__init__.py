@@ -17,10 +17,14 @@ __all__ = ["render_html", "render_json", "render_junit", "render_markdown", "rep
            "write_reports"]
 
 
-def write_reports(result: AuditResult, out_dir: str | os.PathLike, *, junit: bool = False) -> list[Path]:
-    """Write report.json, summary.md, report.html (and junit.xml) into ``out_dir``."""
-    files = {"report.json": render_json(result), "summary.md": render_markdown(result),
-             "report.html": render_html(result)}
+def write_reports(result: AuditResult, out_dir: str | os.PathLike, *, junit: bool = False,
+                  templates: str | os.PathLike | None = None) -> list[Path]:
+    """Write report.json, summary.md, report.html (and junit.xml) into ``out_dir``; with
+    ``templates`` (audit.yaml's ``report: {templates: DIR}``) a template found in that folder
+    replaces the shipped one of the same name."""
+    templates = None if templates is None else str(templates)
+    files = {"report.json": render_json(result), "summary.md": render_markdown(result, templates),
+             "report.html": render_html(result, templates)}
     if junit:
         files["junit.xml"] = render_junit(result)
     out = Path(out_dir)

@@ -145,7 +145,7 @@ def gap_share_note(share_of_gap: Any) -> str | None:
     if s is None or 0 <= s <= 1:
         return None
     if s > 1:
-        return (f"this slice's gap is {pct(s)} of the whole: other slices move the other way "
+        return (f"this slice alone moves {pct(s)} of the gap: other slices move the other way "
                 f"and offset {pct(s - 1)}")
     return "this slice moves against the overall gap (it offsets part of it)"
 

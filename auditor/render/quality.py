@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.quality.checks import QualityReport
-from auditor.render import numbers
+from auditor.render import escaping, numbers
 
 _MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -45,35 +45,57 @@ def render_text(report: QualityReport) -> str:
 
 
 def _md(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return str(escaping.md_cell(text))
 
 
 def _as_dict(report: QualityReport | Mapping[str, Any]) -> Mapping[str, Any]:
     return report.to_dict() if isinstance(report, QualityReport) else report
 
 
+def _detail_lines(details: Mapping[str, Any]) -> list[str]:
+    """A check's details as 'label: a 538, b 526' lines (counts largest first)."""
+    out = []
+    for key, value in details.items():
+        label = key.replace("_", " ")
+        if isinstance(value, Mapping) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+            pairs = sorted(value.items(), key=lambda kv: -kv[1])
+            out.append(f"{label}: " + ", ".join(f"{_md(k)} {numbers.count(v)}" for k, v in pairs))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(f"{label}: {numbers.plain(value)}")
+        elif isinstance(value, (list, tuple)) and value:
+            out.append(f"{label}: " + ", ".join(_md(v) for v in value))
+    return out
+
+
 def render_markdown(report: QualityReport | Mapping[str, Any]) -> str:
-    """The '## Data quality' section of summary.md: every check, and the top slices
-    of the checks that did not pass (summary.md is read in CI logs and PR comments;
-    every slice is in report.json and report.html)."""
+    """The '## Data quality' section of summary.md: the checks that did not pass, each with
+    its detail (e.g. the unknown event types and their counts) and its slices with the highest
+    rates; the passing checks by name (every rate is in report.json and report.html)."""
     q = _as_dict(report)
-    failing = {c["name"] for c in q["checks"] if c["status"] != "pass"}
-    shown = [s for s in q["slices"] if s["check"] in failing]
-    out = [f"## Data quality: {q['status']}", "",
-           "| check | status | unexpected | of | rate | threshold | blocking |",
-           "|---|---|---:|---:|---:|---:|---|"]
-    for c in q["checks"]:
-        out.append(f"| {c['name']} | {c['status']} | {_n(c['unexpected_count'])} | {_n(c['denominator'])} | "
-                   f"{_pct(c['unexpected_rate'])} | {numbers.pct_setting(c['threshold'])} | "
-                   f"{'yes' if c['blocking'] else 'no'} |")
-    if shown:
-        out += ["", "| check | slice | rate | unexpected | of |", "|---|---|---:|---:|---|"]
-        for s in shown:
-            out.append(f"| {s['check']} | {_md(s['dimension'])} = {_md(s['value'])} | {_pct(s['rate'])} | "
-                       f"{_n(s['unexpected_count'])} | {_n(s['denominator'])} {s['unit']} |")
-    if len(shown) < len(q["slices"]):
-        out += ["", f"{len(q['slices']) - len(shown)} slice rates of passing checks are in "
-                    "report.json and report.html."]
+    flagged = [c for c in q["checks"] if c["status"] != "pass"]
+    passed = [c["name"] for c in q["checks"] if c["status"] == "pass"]
+    out = [f"## Data quality: {q['status']}", ""]
+    if flagged:
+        out += ["| check | status | unexpected | of | rate | threshold | blocking |",
+                "|---|---|---:|---:|---:|---:|---|"]
+        for c in flagged:
+            out.append(f"| {c['name']} | {c['status']} | {_n(c['unexpected_count'])} | {_n(c['denominator'])} | "
+                       f"{_pct(c['unexpected_rate'])} | {numbers.pct_setting(c['threshold'])} | "
+                       f"{'yes' if c['blocking'] else 'no'} |")
+        out.append("")
+        for c in flagged:
+            slices = sorted((s for s in q["slices"] if s["check"] == c["name"]), key=lambda s: -s["rate"])[:5]
+            facts = _detail_lines(c.get("details") or {})
+            facts += [f"highest rates: " + ", ".join(
+                f"{_md(s['dimension'])}={_md('(missing)' if s['value'] is None else s['value'])} {_pct(s['rate'])}"
+                for s in slices)] if slices else []
+            out += [f"- **{c['name']}**: {'; '.join(facts)}"] if facts else []
+        out.append("")
+    rates = sum(1 for s in q["slices"] if s["check"] in passed)
+    where = f" (their {rates} slice rates are in report.json and report.html)" if rates else ""
+    out.append(f"{len(passed)} of {len(q['checks'])} checks pass{where}: {', '.join(passed)}." if passed
+               else "No check passes.")
     return "\n".join(out) + "\n"
 
 
