@@ -89,7 +89,7 @@ def test_write_reports_writes_every_file_or_none(audited, monkeypatch):
     written = write_reports(result, folder / "out", junit=True)
     assert sorted(p.name for p in written) == ["junit.xml", "report.html", "report.json", "summary.md"]
 
-    def broken(_result):
+    def broken(_result, *_templates):
         raise RuntimeError("renderer bug")
     monkeypatch.setattr("auditor.render.render_html", broken)
     with pytest.raises(RuntimeError):
