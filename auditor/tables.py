@@ -4,15 +4,18 @@ A table is first written next to its destination under a temporary name and
 then renamed over it, so a failed or interrupted run never leaves a truncated
 file where a previous good one stood. The file gets the mode any new file
 gets (0666 less the umask: 0644 under the usual 022), not the temporary
-file's 0600. :func:`check_output` tells up front, before any work, whether
-an output path can be written at all.
+file's 0600. :func:`write_file_set` does the same for a set of files that
+belong together (report.json, summary.md, report.html, junit.xml): all of
+them are replaced, or none. :func:`check_output` tells up front, before any
+work, whether an output path can be written at all.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,6 +86,64 @@ def check_output(path: str | os.PathLike, *, folder: bool = False, option: str =
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path, "w") as fh:
         fh.write(text)
+
+
+def write_file_set(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write ``files`` (name -> text or bytes) into ``folder``: every one, or none.
+
+    Each file is first written in full into a hidden staging folder inside ``folder``
+    (same file system, so the renames below are atomic). Only when all are written
+    are they renamed into place one by one; the previous files are kept as hard links
+    (copies where links are not supported) until every rename succeeded, and put back
+    if one fails. A failure or an interrupt at any point leaves the previous set as it
+    was and no staging folder behind. Other files in ``folder`` are not touched.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".auditor-", suffix=".tmp", dir=out))
+    try:
+        new, old = stage / "new", stage / "old"
+        new.mkdir()
+        old.mkdir()
+        for name, content in files.items():
+            _write_new(new / name, content)
+        _swap_in(out, new, old, list(files))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out / name for name in files]
+
+
+def _write_new(path: Path, content: str | bytes) -> None:
+    """A new file with the umask's mode (os.open applies it to 0o666)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _swap_in(out: Path, new: Path, old: Path, names: list[str]) -> None:
+    """Rename every ``new/NAME`` over ``out/NAME``; on any failure restore what was there."""
+    kept: list[str] = []      # previous files saved under old/
+    placed: list[str] = []    # names whose new file is in place
+    try:
+        for name in names:
+            dest = out / name
+            if dest.exists():
+                try:
+                    os.link(dest, old / name)
+                except OSError:
+                    shutil.copy2(dest, old / name)
+                kept.append(name)
+        for name in names:
+            os.replace(new / name, out / name)
+            placed.append(name)
+    except BaseException:
+        for name in placed:
+            if name in kept:
+                os.replace(old / name, out / name)
+            else:
+                (out / name).unlink(missing_ok=True)
+        raise
 
 
 def _iso(value: datetime) -> str:

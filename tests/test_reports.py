@@ -97,6 +97,30 @@ def test_write_reports_writes_every_file_or_none(audited, monkeypatch):
     assert not (folder / "out2").exists()
 
 
+def test_write_reports_keeps_the_previous_set_when_a_write_fails_between_files(audited, monkeypatch):
+    """The report set is replaced as one: a disk filling up after report.json is written
+    leaves the previous report.json, summary.md and report.html, not a mix of runs."""
+    from auditor import tables
+
+    result, folder = audited
+    write_reports(result, folder / "out")
+    for path in (folder / "out").iterdir():
+        path.write_text(f"previous {path.name}\n")
+    before = {p.name: p.read_text() for p in (folder / "out").iterdir()}
+    real, calls = tables._write_new, []
+
+    def disk_full_after_one(path, content):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, content)
+    monkeypatch.setattr(tables, "_write_new", disk_full_after_one)
+    with pytest.raises(OSError):
+        write_reports(result, folder / "out", junit=True)
+    assert calls == ["report.json", "summary.md"]
+    assert {p.name: p.read_text() for p in (folder / "out").iterdir()} == before
+
+
 def test_json_has_no_nan(audited):
     result, _ = audited
     text = render_json(result)

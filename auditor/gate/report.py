@@ -19,7 +19,7 @@ from auditor.findings import json_value
 from auditor.gate.diff import MetricDiff, comparison_dict
 from auditor.gate.run import GateResult
 from auditor.render.templating import fmt_num, fmt_pct, fmt_signed, fmt_slice
-from auditor.tables import write_text
+from auditor.tables import write_file_set
 
 
 def _metric_dict(m: MetricDiff, result: GateResult) -> dict[str, Any]:
@@ -150,13 +150,10 @@ def render_junit(result: GateResult) -> str:
 
 
 def write_gate_reports(result: GateResult, out: str | os.PathLike, *, junit: bool = False) -> list[str]:
-    """gate.json, gate.md, gate.html (and junit.xml) under ``out``, each written atomically."""
-    written = []
+    """gate.json, gate.md, gate.html (and junit.xml) under ``out``, rendered first and then
+    replaced as one set (auditor.tables.write_file_set): all of them, or none."""
     outputs = [("gate.json", render_json), ("gate.md", render_markdown), ("gate.html", render_html)]
     if junit:
         outputs.append(("junit.xml", render_junit))
-    for name, render in outputs:
-        path = os.path.join(out, name)
-        write_text(path, render(result))
-        written.append(path)
-    return written
+    files = {name: render(result) for name, render in outputs}
+    return [str(path) for path in write_file_set(out, files)]

@@ -1,6 +1,7 @@
 """Renderers of the one result model (auditor.findings): report.json, summary.md,
 junit.xml and report.html. :func:`write_reports` renders every file in memory
-first and then writes each atomically, so a failure never leaves a partial set."""
+first and then replaces the set as one (auditor.tables.write_file_set), so a
+failure never leaves a partial or mixed set."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ from auditor.render.html import render_html
 from auditor.render.json import render_json, report_dict
 from auditor.render.junit import render_junit
 from auditor.render.markdown import render_markdown
-from auditor.tables import write_text
+from auditor.tables import write_file_set
 
 __all__ = ["render_html", "render_json", "render_junit", "render_markdown", "report_dict",
            "write_reports"]
@@ -27,9 +28,4 @@ def write_reports(result: AuditResult, out_dir: str | os.PathLike, *, junit: boo
              "report.html": render_html(result, templates)}
     if junit:
         files["junit.xml"] = render_junit(result)
-    out = Path(out_dir)
-    written = []
-    for name, text in files.items():
-        write_text(out / name, text)
-        written.append(out / name)
-    return written
+    return write_file_set(out_dir, files)
