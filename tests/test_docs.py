@@ -48,6 +48,41 @@ def test_every_metric_is_documented():
         assert metric.description and metric.unit
 
 
+def _section_tables(markdown: str, heading: str) -> list[list[list[str]]]:
+    """The Markdown tables under ``heading`` (up to the next heading), as rows of cells
+    without the header separator."""
+    lines = markdown.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0].splitlines()
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in lines:
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                tables[-1].append(cells)
+        previous = line
+    return tables
+
+
+def test_definitions_doc_documents_every_metric_of_the_catalogue():
+    """docs/definitions.md#metric-catalogue states each metric of rules/metrics.yaml with the
+    catalogue's numerator, denominator and unit, and its worked example computes every one:
+    a metric added, renamed or redefined in the YAML alone fails here."""
+    doc = (ROOT / "docs" / "definitions.md").read_text(encoding="utf-8")
+    catalogue_table, *rest = _section_tables(doc, "### Metric catalogue")
+    assert catalogue_table[0] == ["metric", "numerator", "denominator", "unit"]
+    documented = {row[0].strip("`"): tuple(row[1:]) for row in catalogue_table[1:]}
+    expected = {}
+    for name, m in catalogue().items():
+        numerator = f"`{m.numerator}`" if m.divisor == 1 else f"`{m.numerator} / {m.divisor}`"
+        denominator = f"`{' + '.join(m.denominator)}`" if m.denominator else "-"
+        expected[name] = (numerator, denominator, m.unit)
+    assert documented == expected
+    example = next(t for t in rest if t[0][0] == "metric")
+    assert [row[0].strip("`") for row in example[1:]] == list(catalogue())
+
+
 def test_help_is_fast_without_heavy_imports():
     code = ("import sys; from auditor.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, strategies as st
 
 from auditor.tolerances import Tolerance, load_tolerance_rules, wilson_interval
@@ -57,6 +58,35 @@ def test_wilson_interval_contains_the_rate_and_widens_with_confidence(kn, conf):
     assert 0 - 1e-12 <= lo[0] <= p[0] + 1e-12 and p[0] - 1e-12 <= hi[0] <= 1 + 1e-12
     lo2, hi2 = wilson_interval(p, np.array([n]), min(0.9999, conf + 0.0005))
     assert lo2[0] <= lo[0] + 1e-12 and hi2[0] >= hi[0] - 1e-12
+
+
+# Newcombe (1998), "Two-sided confidence intervals for the single proportion: comparison
+# of seven methods", Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score,
+# no continuity correction), 95% intervals to four decimals.
+NEWCOMBE_95 = [((81, 263), (0.2553, 0.3662)), ((15, 148), (0.0624, 0.1605)),
+               ((0, 20), (0.0, 0.1611)), ((1, 29), (0.0061, 0.1718))]
+
+
+@pytest.mark.parametrize("kn, expected", NEWCOMBE_95, ids=[f"{k}of{n}" for (k, n), _ in NEWCOMBE_95])
+def test_wilson_interval_matches_published_values(kn, expected):
+    k, n = kn
+    lo, hi = wilson_interval(np.array([k / n]), np.array([n]), 0.95)
+    assert (round(float(lo[0]), 4), round(float(hi[0]), 4)) == expected
+
+
+# two-sided standard-normal quantiles as printed in statistical tables
+Z_TABLE = {0.90: 1.6449, 0.95: 1.9600, 0.99: 2.5758, 0.999: 3.2905}
+
+
+@pytest.mark.parametrize("confidence", sorted(Z_TABLE))
+def test_wilson_interval_uses_the_two_sided_z_of_its_confidence(confidence):
+    """Each Wilson bound solves (p - bound)^2 = z^2 bound (1 - bound) / n, z from the table."""
+    k, n = 37, 400
+    p = k / n
+    lo, hi = wilson_interval(np.array([p]), np.array([n]), confidence)
+    for bound in (float(lo[0]), float(hi[0])):
+        z = abs(p - bound) / np.sqrt(bound * (1 - bound) / n)
+        assert z == pytest.approx(Z_TABLE[confidence], abs=5e-5)
 
 
 def test_report_says_which_tolerance_let_a_difference_pass(workdir, golden_of, capsys):
