@@ -130,7 +130,7 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
     local zone and read zone-less text timestamps as local time.
     """
     memory_limit = memory_limit or os.environ.get("AUDITOR_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
-    threads = threads or int(os.environ.get("AUDITOR_THREADS", "0") or 0) or None
+    threads = threads or _env_threads()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     if threads:
@@ -145,6 +145,17 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
     # DuckDB draws a progress bar on stdout for long queries; stdout must stay parseable
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def _env_threads() -> int | None:
+    """$AUDITOR_THREADS as a positive whole number (None when unset: every core)."""
+    env = os.environ.get("AUDITOR_THREADS", "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise ConfigError(f"AUDITOR_THREADS must be a positive whole number, not {env!r}",
+                          key="AUDITOR_THREADS", hint="e.g. AUDITOR_THREADS=2, or unset it to use every core")
+    return int(env)
 
 
 def _to_epoch_ms(value: datetime | str | None) -> int | None:
