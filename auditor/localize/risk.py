@@ -20,6 +20,22 @@ Pruning: a slice's deviation share is at most the positive share of its
 leaves, which only shrinks from parent to child, so a slice is scored only
 if every parent (one dimension fewer) carries at least the threshold and
 contains an abnormal leaf.
+
+Where the constants come from.  ``risk_threshold=0.4``, ``prior=1.0`` (the
+pseudo-count), ``relative_weight=3.0`` (an abnormal leaf weighs fully at 3x
+the cutoff) and ``low_weight=0.5`` (the inconsistency weight), with the
+``min_gain=0.005`` that benchmarks/rca.py passes, were chosen by small grids
+(risk threshold 0.35-0.5, pseudo-count 0.5-1, relative weight 0-4,
+inconsistency weight 0.5 or 1, min_gain 0.005-0.02) on the *tuning split*
+of the public labelled cases: the first 15 cases of each synthetic setting,
+120 cases (``python benchmarks/rca.py --split tune``).  The other 245
+synthetic cases and the ratio cases were not used to choose them; their F1
+is the figure to quote (``--split heldout``, benchmarks/RESULTS.md).
+``n_extreme=5`` was not tuned.  benchmarks/rca.py runs the rs/ (real)
+cases with ``min_gain=0.2``, chosen on rs/ itself: its rs/ figure is
+in-sample.  None of these were tuned on auditor's own data; they are the
+defaults for forecast-like expectations, not for an exact golden (which
+uses ``method='cover'``).
 """
 from __future__ import annotations
 
