@@ -1,21 +1,35 @@
 """Benchmark the golden calculator: events/s and peak memory.
 
-    python benchmarks/golden.py --events 10M [--events 50M] [--threads 2] [--repeat 3]
+    python benchmarks/golden.py --events 1M --events 10M [--mode cli|library|both] [--threads 2] [--repeat 3]
 
 Generates the events once with the project's generator (cached under
-benchmarks/data/, about 31 events per session), then runs `auditor golden`
-in a fresh process per size so peak memory (max RSS of that process) is the
-calculator's own. Prints one line per run and, with --repeat, the median per
-size (wall times on a shared 2-core VM swing by 10-20% from run to run).
+benchmarks/data/, about 31 events per session), then times each run in a
+fresh process, so peak memory (max RSS of that process) is its own:
+
+- ``--mode cli`` (default): ``python -m auditor golden --events F --out
+  TMP/golden.parquet -q`` as a user runs it, timed from process start to exit:
+  interpreter start-up, imports, the recompute with the command's defaults
+  (every window, the eight default dimensions) and the Parquet write.
+  AUDITOR_THREADS / AUDITOR_MEMORY_LIMIT carry --threads / --memory-limit.
+- ``--mode library``: ``compute_golden(F)`` alone inside a process, timed
+  around that call only: no start-up, no import, no output write (what the
+  figures before 2026-12-03 measured).
+- ``--mode both``: the two interleaved, with the ratio cli / library.
+
+Prints one line per run (wall, CPU = user + sys of the process, peak RSS)
+and, with --repeat, the median per size and mode (wall times on a shared
+2-core VM swing by 10-20% from run to run, up to 2x under load: compare
+modes within one invocation).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,24 +56,39 @@ def ensure_events(n_events: int, seed: int) -> Path:
     return path
 
 
-def run_once(events: Path, threads: int, memory_limit: str | None) -> tuple[float, float, str]:
-    code = (
-        "import sys, time, json\n"
-        "from auditor.golden.calculator import compute_golden, connect\n"
-        f"con = connect(threads={threads}, memory_limit={memory_limit!r})\n"
-        "t = time.perf_counter()\n"
-        f"r = compute_golden({str(events)!r}, con=con)\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, **r.stats, "
-        "'rows': r.aggregates.num_rows}))\n"
-    )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    import json
-    stats = json.loads(out.stdout.strip().splitlines()[-1])
-    # ru_maxrss of children is the max over all children so far: run sizes in increasing order
-    return stats["seconds"], max(peak_kb, before) / 1024, (
-        f"{stats['events']:,} events, {stats['sessions']:,} sessions, {stats['rows']:,} rows")
+def run_once(mode: str, events: Path, threads: int, memory_limit: str | None) -> dict:
+    env = {**os.environ, "AUDITOR_THREADS": str(threads)}
+    if memory_limit:
+        env["AUDITOR_MEMORY_LIMIT"] = memory_limit
+    with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
+        if mode == "cli":
+            out_file = Path(tmp) / "golden.parquet"
+            argv = [sys.executable, "-m", "auditor", "golden", "--events", str(events), "--out", str(out_file), "-q"]
+        else:
+            code = ("import json, time\n"
+                    "from auditor.golden.calculator import compute_golden\n"
+                    "t = time.perf_counter()\n"
+                    f"r = compute_golden({str(events)!r})\n"
+                    "print(json.dumps({'seconds': time.perf_counter() - t, 'rows': r.aggregates.num_rows}))\n")
+            argv = [sys.executable, "-c", code]
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+        proc.stdout.close(), proc.stderr.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
+        result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+        if mode == "cli":
+            import pyarrow.parquet as pq
+            result["rows"] = pq.read_metadata(out_file).num_rows
+            result["timed"] = wall                      # the whole command
+        else:
+            stats = json.loads(out.strip().splitlines()[-1])
+            result["rows"] = stats["rows"]
+            result["timed"] = stats["seconds"]          # compute_golden alone
+        return result
 
 
 def main() -> None:
@@ -68,23 +97,39 @@ def main() -> None:
                     help="number of events, e.g. 1M, 10M, 50M (repeatable; default 1M and 10M)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 1.5GB")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per size (median printed)")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 1.5GB (default: auditor's 3GB)")
+    ap.add_argument("--mode", choices=("cli", "library", "both"), default="cli",
+                    help="time `auditor golden` as a user runs it (cli), compute_golden alone "
+                         "(library), or both interleaved")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size and mode (median printed)")
     args = ap.parse_args()
     sizes = sorted(parse_count(s) for s in (args.events or ["1M", "10M"]))
-    print(f"machine: {os.cpu_count()} cores; threads={args.threads}; memory_limit={args.memory_limit}")
+    modes = ("cli", "library") if args.mode == "both" else (args.mode,)
+    print(f"machine: {os.cpu_count()} cores; threads={args.threads}; memory_limit={args.memory_limit or '3GB'}")
     for n in sizes:
         path = ensure_events(n, args.seed)
-        runs = []
+        label = f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}K"
+        import pyarrow.parquet as pq
+        events = pq.read_metadata(path).num_rows
+        runs: dict[str, list[dict]] = {m: [] for m in modes}
         for _ in range(args.repeat):
-            seconds, peak_mb, what = run_once(path, args.threads, args.memory_limit)
-            events = int(what.split(" events")[0].replace(",", ""))
-            runs.append(seconds)
-            print(f"{n / 1e6:>5.0f}M target: {what}: {seconds:6.2f} s, "
-                  f"{events / seconds / 1e6:5.2f} M events/s, peak RSS {peak_mb:,.0f} MB", flush=True)
-        if args.repeat > 1:
-            print(f"{n / 1e6:>5.0f}M median of {args.repeat}: {statistics.median(runs):6.2f} s "
-                  f"(min {min(runs):.2f}, max {max(runs):.2f})")
+            for mode in modes:
+                r = run_once(mode, path, args.threads, args.memory_limit)
+                runs[mode].append(r)
+                what = "auditor golden (whole command)" if mode == "cli" else "compute_golden() alone"
+                print(f"{label:>5} {mode:<7} {events:,} events, {r['rows']:,} rows: {what} "
+                      f"{r['timed']:6.2f} s ({events / r['timed'] / 1e6:4.2f} M events/s); process wall "
+                      f"{r['wall']:6.2f} s, CPU {r['cpu']:6.2f} s, peak RSS {r['peak_mb']:,.0f} MB", flush=True)
+        medians = {}
+        for mode in modes:
+            timed = [r["timed"] for r in runs[mode]]
+            medians[mode] = statistics.median(timed)
+            print(f"{label:>5} {mode:<7} median of {len(timed)}: {medians[mode]:6.2f} s "
+                  f"(min {min(timed):.2f}, max {max(timed):.2f}); CPU median "
+                  f"{statistics.median(r['cpu'] for r in runs[mode]):.2f} s; peak RSS max "
+                  f"{max(r['peak_mb'] for r in runs[mode]):,.0f} MB")
+        if len(modes) == 2:
+            print(f"{label:>5} cli / library (medians): {medians['cli'] / medians['library']:.2f}")
 
 
 if __name__ == "__main__":
