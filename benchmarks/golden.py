@@ -6,8 +6,10 @@ Generates the events once with the project's generator (cached under
 benchmarks/data/, about 31 events per session), then times each run in a
 fresh process, so peak memory (max RSS of that process) is its own:
 
-- ``--mode cli`` (default): ``python -m auditor golden --events F --out
-  TMP/golden.parquet -q`` as a user runs it, timed from process start to exit:
+- ``--mode cli`` (default): ``auditor golden --events F --out
+  TMP/golden.parquet -q`` as a user runs it (``python -m auditor``, with a
+  two-line prelude that reports the process's peak memory at exit), timed
+  from process start to exit:
   interpreter start-up, imports, the recompute with the command's defaults
   (every window, the eight default dimensions) and the Parquet write.
   AUDITOR_THREADS / AUDITOR_MEMORY_LIMIT carry --threads / --memory-limit.
@@ -44,16 +46,27 @@ def parse_count(text: str) -> int:
 
 
 def ensure_events(n_events: int, seed: int) -> Path:
-    from auditor.synth.generate import write_events
-
+    """The cached events file, generated in a child process (so this process stays small)."""
     sessions = max(1, round(n_events / EVENTS_PER_SESSION))
     path = HERE / "data" / f"events_{sessions}s_seed{seed}.parquet"
     if not path.exists():
         t = time.perf_counter()
-        rows = write_events(path, sessions, seed)
+        code = ("import sys\nfrom auditor.synth.generate import write_events\n"
+                f"print(write_events({str(path)!r}, {sessions}, {seed}))")
+        rows = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                  text=True).stdout.split()[-1])
         print(f"generated {rows:,} events ({sessions:,} sessions) in "
               f"{time.perf_counter() - t:.1f} s -> {path}", file=sys.stderr)
     return path
+
+
+# Peak memory of the process itself: VmHWM of its own address space, printed at exit.
+# (ru_maxrss from wait4 would also count the parent's memory at fork time.)
+PEAK = ("import atexit, sys\n"
+        "atexit.register(lambda: print('peak_kb', next(l.split()[1] for l in open('/proc/self/status') "
+        "if l.startswith('VmHWM')), file=sys.stderr))\n")
+# `python -m auditor ARGS`, with PEAK registered first
+AS_CLI = PEAK + "import runpy\nsys.argv = ['auditor', *sys.argv[1:]]\nrunpy.run_module('auditor', run_name='__main__', alter_sys=True)\n"
 
 
 def run_once(mode: str, events: Path, threads: int, memory_limit: str | None) -> dict:
@@ -63,9 +76,9 @@ def run_once(mode: str, events: Path, threads: int, memory_limit: str | None) ->
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
         if mode == "cli":
             out_file = Path(tmp) / "golden.parquet"
-            argv = [sys.executable, "-m", "auditor", "golden", "--events", str(events), "--out", str(out_file), "-q"]
+            argv = [sys.executable, "-c", AS_CLI, "golden", "--events", str(events), "--out", str(out_file), "-q"]
         else:
-            code = ("import json, time\n"
+            code = (PEAK + "import json, time\n"
                     "from auditor.golden.calculator import compute_golden\n"
                     "t = time.perf_counter()\n"
                     f"r = compute_golden({str(events)!r})\n"
@@ -79,7 +92,8 @@ def run_once(mode: str, events: Path, threads: int, memory_limit: str | None) ->
         proc.stdout.close(), proc.stderr.close()
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
-        result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+        peak_kb = [int(line.split()[1]) for line in err.splitlines() if line.startswith("peak_kb ")]
+        result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak_kb[-1] / 1024}
         if mode == "cli":
             import pyarrow.parquet as pq
             result["rows"] = pq.read_metadata(out_file).num_rows
