@@ -16,7 +16,9 @@ from pathlib import Path
 from auditor.audit import run_audit
 from auditor.config import load_config
 from auditor.findings import AuditResult
-from auditor.render import write_reports
+from auditor.render import numbers, write_reports
+from auditor.render.headline import explain_command
+from auditor.render.json import report_dict
 from auditor.synth.scenarios import build_scenario
 
 SCENARIO = "headline_ebvs"
@@ -77,16 +79,19 @@ def describe(outcome: DemoOutcome) -> str:
     lines = [f"auditor demo: {outcome.events:,} events audited in {outcome.seconds:.1f} s",
              f"injected: {primary['fault']}"]
     if total is not None and total.golden is not None and total.candidate is not None:
-        lines.append(f"found:    {primary['pipeline']} {primary['metric']} {total.candidate:.4f} vs golden "
-                     f"{total.golden:.4f} ({(total.candidate / total.golden - 1):+.1%})")
+        rel = total.candidate / total.golden - 1 if total.golden else None
+        lines.append(f"found:    {primary['pipeline']} {primary['metric']} {numbers.value(total.candidate, metric.unit)} "
+                     f"vs golden {numbers.value(total.golden, metric.unit)} ({numbers.signed_pct(rel)})")
     if outcome.top_slice is not None:
         share = metric.explanations[0].get("share_of_gap")
-        where = " & ".join(f"{k}={v}" for k, v in outcome.top_slice.items())
-        lines.append(f"explained by: {where}" + (f" ({share:.0%} of the gap)" if share is not None else ""))
+        where = numbers.slice_text(outcome.top_slice)
+        lines.append(f"explained by: {where}" + (f" ({numbers.share(share)} of the gap)" if share is not None else ""))
     for v in outcome.result.verdicts:
         if v.off:
             lines.append(f"  {v.metric}: {v.summary}")
     lines.append("result:   " + ("the audit found the injected fault" if outcome.found
                                  else "the audit did NOT find the injected fault as expected"))
+    if metric is not None and metric.failed:
+        lines.append("next:     " + explain_command(report_dict(outcome.result), primary["pipeline"], primary["metric"]))
     lines.append(f"report:   {(outcome.report_dir / 'report.html').resolve()}")
     return "\n".join(lines) + "\n"
