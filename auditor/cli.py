@@ -581,3 +581,51 @@ def ack(finding: str, reason: str, until: str | None, history: str | None, confi
     until_text = f" until {done.until.date().isoformat()}" if done.until else ""
     click.echo(f"acknowledged {done.id} ({done.identity}){until_text}: {done.reason}")
     return 0
+
+
+@cli.command()
+@_store_option
+@click.option("--since", "since", metavar="7d|DATE", help="Start of the period: 7d, 36h, 2w before --until, "
+                                                        "or a date (default: 7d).")
+@click.option("--until", "until", metavar="DATE", help="End of the period, exclusive (default: now).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE.html", callback=_output(folder=False),
+              help="Write the self-contained HTML report here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE", callback=_output(folder=False),
+              help="Write the report's data as JSON here.")
+@click.option("--at", "at", metavar="ISO", help="Draw the statuses as of this time (default: now).")
+@_quiet
+def report(history: str | None, config_path: str | None, since: str | None, until: str | None,
+           out: str | None, json_out: str | None, at: str | None, quiet: bool) -> int:
+    """The scheduled report of the run history: one self-contained HTML page for a period.
+
+    A headline (open findings, new and resolved this period, the
+    longest-running), a status heatmap of windows x pipeline/metric, the
+    findings with their lifecycle, golden vs each pipeline window by window
+    with markers where the definitions or golden options changed, the
+    data-quality trends and links to the runs' own reports (docs/history.md).
+    Inline SVG, no script, no network: mail it or publish it as is. Exit 0
+    when written (it reports; `auditor run` judges), 2 on a bad store,
+    period or path. Example:
+
+    \b
+      auditor report --history history.duckdb --since 7d --out weekly.html
+      auditor report --config audit.yaml --since 2025-03-01 --until 2025-03-15 --out r.html --json r.json
+    """
+    from datetime import datetime, timezone
+    from auditor.history import open_store
+    from auditor.history.report import parse_period, write_scheduled_report
+
+    if not out and not json_out:
+        raise click.UsageError("give --out FILE.html and/or --json FILE")
+    now = _when(at, "--at") or datetime.now(timezone.utc)
+    start, end = parse_period(since, until, now=now)
+    with open_store(_store_location(history, config_path)) as store:
+        model = write_scheduled_report(store, since=start, until=end, now=now, out=out, json_out=json_out)
+    h = model["headline"]
+    if not quiet:
+        for path in (out, json_out):
+            if path:
+                click.echo(f"wrote {path}", err=True)
+    click.echo(f"{model['windows']} windows {model['since']} to {model['until']}: {h['open']} open, "
+               f"{h['new']} new, {h['resolved']} resolved")
+    return 0

@@ -3,8 +3,8 @@
 Owns the store (``store.py``: a DuckDB file or a SQLAlchemy URL, versioned schema,
 one transaction per run), what a run appends and how a finding is named
 (``record.py``), each finding's lifecycle window by window (``lifecycle.py``),
-acknowledgements and the run's exit code with them (``ack.py``) and `auditor history`'s
-text and JSON (``text.py``).
+acknowledgements and the run's exit code with them (``ack.py``), `auditor history`'s
+text and JSON (``text.py``) and the scheduled report (``report.py``).
 It sits above the renderers (it reuses their number formats) and below the CLI.
 """
 from __future__ import annotations

@@ -26,10 +26,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
 from auditor.history.store import Store
+from auditor.windows import ms_iso as _ms_iso
+
+
+@lru_cache(maxsize=65536)
+def ms_iso(ms: int) -> str:
+    return _ms_iso(ms)
 
 NEW, RECURRING, REGRESSED = "new", "recurring", "regressed"
 RESOLVED, NOT_OBSERVED = "resolved-fixed", "not-observed"
@@ -121,7 +128,6 @@ class FindingHistory:
         return next((w for w in self.windows if w.window_ms == window_ms), None)
 
     def to_dict(self) -> dict[str, Any]:
-        from auditor.windows import ms_iso
         return {
             "id": self.id, "identity": self.identity, "pipeline": self.pipeline, "metric": self.metric,
             "slice": self.slice, "direction": self.direction, "status": self.status,
@@ -221,8 +227,11 @@ def load_history(store: Store, *, now: datetime | None = None, pipelines: Sequen
         where.append("window_ms < :until")
         params["until"] = until_ms
     cond = " AND ".join(where)
+    # only the pipeline x metric series that hold a finding: a finding's statuses need no other
     windows = store.query(f"SELECT pipeline, metric, window_ms, window_minutes, published_rows, "
-                          f"late_arrival_ms, golden, candidate FROM window_results WHERE {cond}", params)
+                          f"late_arrival_ms, golden, candidate FROM window_results WHERE {cond} AND "
+                          f"(pipeline, metric) IN (SELECT DISTINCT pipeline, metric FROM findings "
+                          f"WHERE {cond})", params)
     findings = store.query(f"SELECT finding_id, pipeline, metric, slice, direction, window_ms, golden, "
                            f"candidate, share_of_gap, moved, detail FROM findings WHERE {cond} "
                            f"ORDER BY window_ms", params)
