@@ -5,6 +5,7 @@ Shared by the tests of every HTML page auditor writes (marker ``browser``). With
 playwright or a system chromium the tests skip, saying which is missing."""
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def chromium_path() -> str | None:
-    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+    """$AUDITOR_CHROMIUM (as tests/test_report_browser.py reads it), else the first on PATH."""
+    return os.environ.get("AUDITOR_CHROMIUM") or next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
 
 
 @dataclass
