@@ -4,13 +4,14 @@
 -- seq, ts, event_type. Copies equal on all of these are broken by
 -- bitrate_kbps, then fatal (nulls last) so the result never depends on row
 -- order. Only keys that occur more than once take the exact (sorted) path;
--- the rest pass straight through. The repeated keys are found by sorting the
--- 64-bit keys and comparing neighbours, which is cheaper than a hash
--- aggregate whose table holds every key once.
+-- the rest pass straight through. The repeated keys are found by grouping
+-- the 64-bit keys: a grouping partitions on any engine (a window over all
+-- rows would put every row in one Spark task).
 CREATE OR REPLACE TEMP TABLE g_dupkeys AS
-SELECT DISTINCT ek
-FROM (SELECT ek, lag(ek) OVER (ORDER BY ek) AS prev FROM g_narrow)
-WHERE ek = prev;
+SELECT ek
+FROM g_narrow
+GROUP BY ek
+HAVING count(*) > 1;
 
 CREATE OR REPLACE TEMP VIEW g_events AS
 SELECT sk, event_id, seq, ts, et, bitrate_kbps, fatal

@@ -30,7 +30,8 @@ WITH r AS {% if timeout %}MATERIALIZED {% endif %}(
     WHERE before_term AND ts_next - ts > $inactivity_timeout_ms::BIGINT
     GROUP BY sk
 {% else %}
-    SELECT NULL::UBIGINT AS sk, NULL::BIGINT AS cut_pos WHERE false
+    -- no cut: an empty table with the session key's type on every engine
+    SELECT sk, NULL::BIGINT AS cut_pos FROM g_first_attempt WHERE false
 {% endif %}
 ), per_session AS (
     SELECT
