@@ -190,7 +190,7 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                    mapping: EventMapping | None = None,
                    con: duckdb.DuckDBPyConnection | None = None,
                    bucket_rows: int | None = None, rules: RulesFolder | None = None,
-                   reuse_loaded: bool = False) -> GoldenResult:
+                   reuse_loaded: bool = False, engine: str = "duckdb") -> GoldenResult:
     """Recompute the golden metrics from raw events.
 
     ``events``: Parquet file / glob / (Hive-partitioned) folder, JSON Lines or CSV, or a
@@ -205,6 +205,10 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
     the packaged one). ``reuse_loaded``: the previous run on ``con`` read the same
     events with the same dimensions, mapping and load/dedup SQL (stages 1-2), so an
     input that runs in one pass skips them (``auditor gate`` runs base and head so).
+
+    ``engine``: ``duckdb`` (embedded, the default) or ``spark`` (the same stages as
+    Spark SQL, :mod:`auditor.golden.spark`; ``events`` may then also be a
+    :class:`~auditor.golden.events.CatalogTable`). The result is the same, to the digit.
     """
     options = options or default_options(rules)
     dims = check_dims(dims)
@@ -222,20 +226,27 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
                 hint="use a start on a multiple of the window length, e.g. a full hour for 60")
         if end_ms is None:
             end_ms = start_ms + window_ms
+    params = {
+        "salt": 0,
+        "any_frame": options.start_anchor == "any_frame",
+        "session_end": options.attribution == "session_end",
+        "inactivity_timeout_ms": options.inactivity_timeout_ms,
+        "ebvs_min_wait_ms": options.ebvs_min_wait_ms,
+        "window_ms": window_ms,
+        "window_from_ms": start_ms,
+        "window_to_ms": end_ms,
+    }
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}", key="engine",
+                          hint="choose " + " or ".join(ENGINES))
+    if engine == "spark":
+        return _compute_on_spark(events, dims=dims, window_minutes=window_minutes, params=params,
+                                 options=options, with_sessions=with_sessions, mapping=mapping,
+                                 rules=rules)
     own = con is None
     con = con or connect()
     try:
         source = register_events(con, events, dims=dims, mapping=mapping)
-        params = {
-            "salt": 0,
-            "any_frame": options.start_anchor == "any_frame",
-            "session_end": options.attribution == "session_end",
-            "inactivity_timeout_ms": options.inactivity_timeout_ms,
-            "ebvs_min_wait_ms": options.ebvs_min_wait_ms,
-            "window_ms": window_ms,
-            "window_from_ms": start_ms,
-            "window_to_ms": end_ms,
-        }
         try:
             _run_stages(con, dims, params, bucket_rows, _input_rows(con, source), rules, reuse_loaded)
         except duckdb.OutOfRangeException as exc:
@@ -270,6 +281,36 @@ def compute_golden(events: Any, *, dims: Sequence[str] = DEFAULT_DIMS, window_mi
     finally:
         if own:
             con.close()
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def _schemas(dims: tuple[str, ...], extra: tuple[str, ...]) -> tuple[pa.Schema, pa.Schema]:
+    """The Arrow schemas of golden's aggregate and session tables (DuckDB's, which the Spark
+    engine's results are cast to)."""
+    ts = pa.field("window_start", pa.timestamp("us", tz="UTC"))
+    dim_fields = [pa.field(d, pa.string()) for d in dims]
+    comps = [*COMPONENTS[:3], *extra, *COMPONENTS[3:]]
+    facts = [*SESSION_FACTS[:3], *extra, *SESSION_FACTS[3:]]
+    return (pa.schema([ts, *dim_fields, *(pa.field(c, pa.int64()) for c in comps)]),
+            pa.schema([pa.field("session_id", pa.string()), ts, *dim_fields,
+                       *(pa.field(f, pa.int64()) for f in facts)]))
+
+
+def _compute_on_spark(events: Any, *, dims: tuple[str, ...], window_minutes: int, params: dict,
+                      options: GoldenOptions, with_sessions: bool, mapping: EventMapping | None,
+                      rules: RulesFolder | None) -> GoldenResult:
+    from auditor.golden import spark
+
+    extra = ("ebvs_short",) if options.ebvs_min_wait_ms else ()
+    agg_schema, session_schema = _schemas(dims, extra)
+    aggregates, sessions, stats, where = spark.compute(
+        events, dims=dims, params=params, mapping=mapping, rules=rules, with_sessions=with_sessions,
+        aggregate_schema=agg_schema, session_schema=session_schema)
+    return GoldenResult(aggregates=aggregates, sessions=sessions, dims=dims,
+                        window_minutes=window_minutes, options=options,
+                        source=EventSource(description=where, format="spark"), stats=stats)
 
 
 def require_sessions(result: GoldenResult, events: Any, window_start: datetime | str | None, *,

@@ -57,6 +57,17 @@ class EventMapping:
 
 
 @dataclass(frozen=True)
+class CatalogTable:
+    """Events in a table of the engine's catalog (``events: {table: db.events}``; the
+    Spark engine's metastore)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class EventSource:
     """What was opened: the files (or 'table') and their format."""
 
