@@ -140,10 +140,12 @@ def check_empty_windows(con: duckdb.DuckDBPyConnection, config: AuditConfig, aud
     empty = tuple(w for w in audited if w.start_ms not in held)
     if not empty or allow_empty:
         return empty
-    span = con.execute("SELECT min(ts), max(ts) FROM g_input").fetchone()
-    seen = (f"the events run from {ms_iso(span[0])} to {ms_iso(span[1])}" if span[0] is not None
-            else "the events hold no rows")
-    raise InputError(f"{describe_empty(empty, audited)} ({seen})", file=str(config.events), key=key,
+    seen = ""
+    if config.engine == "duckdb":  # on Spark the events are not on this connection
+        span = con.execute("SELECT min(ts), max(ts) FROM g_input").fetchone()
+        seen = (f" (the events run from {ms_iso(span[0])} to {ms_iso(span[1])})"
+                if span[0] is not None else " (the events hold no rows)")
+    raise InputError(f"{describe_empty(empty, audited)}{seen}", file=str(config.events), key=key,
                      hint="audit windows the events cover (--window, or window.start in audit.yaml); "
                           "--allow-empty audits them anyway, with a warning")
 
@@ -193,7 +195,7 @@ def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: S
         golden = compute_golden(config.events, dims=config.dimensions, window_minutes=grain,
                                 window_start=run[0].start, window_end=run[-1].end,
                                 options=config.golden_options, mapping=config.mapping, con=con,
-                                with_sessions=session_facts is not None)
+                                with_sessions=session_facts is not None, engine=config.engine)
         if session_facts is not None:
             session_facts.append(golden.sessions)
         events = max(events, golden.stats.get("events", 0))

@@ -143,6 +143,16 @@ def _split_dims(value: str | None) -> tuple[str, ...] | None:
     return dims
 
 
+def _engine_option(default: str | None):
+    """--engine: where golden runs (the same stages, the same numbers)."""
+    return click.option(
+        "--engine", type=click.Choice(["duckdb", "spark"]), default=default,
+        show_default=default is not None,
+        help="Where golden runs: duckdb (embedded) or spark (pip install -e '.[spark]' and a Java "
+             "runtime; a local session, or the active one under spark-submit; docs/spark.md)."
+             + ("" if default else " Default: engine: in audit.yaml, else duckdb."))
+
+
 @cli.command()
 @click.option("--events", "events", required=True, metavar="PATH",
               help="Raw events: a Parquet file, a glob, a (Hive-partitioned) folder, .jsonl or .csv.")
@@ -163,9 +173,11 @@ def _split_dims(value: str | None) -> tuple[str, ...] | None:
 @click.option("--allow-empty", is_flag=True,
               help="Write the (empty) output when no session falls in the window, with a warning, "
                    "instead of failing.")
+@_engine_option("duckdb")
 @_quiet
 def golden(events: str, out: str, window_minutes: int, window_start: str | None,
-           dims: str | None, sessions_out: str | None, allow_empty: bool, quiet: bool) -> int:
+           dims: str | None, sessions_out: str | None, allow_empty: bool, engine: str,
+           quiet: bool) -> int:
     """Golden metrics only: recompute the canonical aggregate from raw events.
 
     One row per window and combination of dimension values, with the additive
@@ -175,6 +187,7 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
     \b
       auditor golden --events data/events/ --out golden.parquet \\
           --window-start 2025-03-20T14:00:00Z --dims cdn,device
+      auditor golden --engine spark --events s3a://raw/events/dt=2025-03-20/ --out golden.parquet
     """
     from auditor.golden.events import DEFAULT_DIMS
     from auditor.golden.calculator import compute_golden, require_sessions
@@ -184,10 +197,10 @@ def golden(events: str, out: str, window_minutes: int, window_start: str | None,
     if sessions_out:
         table_writer(sessions_out)
     say = _progress(quiet) or (lambda _msg: None)
-    say(f"recomputing golden from {events}")
+    say(f"recomputing golden from {events}" + (" on Spark" if engine == "spark" else ""))
     result = compute_golden(events, dims=_split_dims(dims) or DEFAULT_DIMS,
                             window_minutes=window_minutes, window_start=window_start,
-                            with_sessions=bool(sessions_out))
+                            with_sessions=bool(sessions_out), engine=engine)
     empty = require_sessions(result, events, window_start, allow_empty=allow_empty)
     if empty:
         click.echo(f"warning: {empty}", err=True)
@@ -259,9 +272,10 @@ def generate(sessions, seed, out, faults, windows, window_minutes, start, batch_
 @click.option("--history", "history", metavar="PATH_OR_URL", callback=_history_location,
               help="Append this run to the run history: a DuckDB file (created if absent) or a "
                    "SQLAlchemy URL (postgresql+psycopg://...). Default: history: in audit.yaml.")
+@_engine_option(None)
 @_quiet
 def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool, as_json: bool,
-        allow_empty: bool, history: str | None, quiet: bool) -> int:
+        allow_empty: bool, history: str | None, engine: str | None, quiet: bool) -> int:
     """The audit after each batch window: recompute golden, reconcile every pipeline.
 
     Compares golden with what each configured pipeline published for the
@@ -285,7 +299,7 @@ def run(config_path: str, windows: tuple[str, ...], out: str | None, junit: bool
 
     if junit and not out:
         raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
-    config = load_config(config_path)
+    config = load_config(config_path, engine=engine)
     store_at = history or config.history
     if store_at and not history:
         _history_location(None, None, store_at)

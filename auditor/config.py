@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor.golden.events import DEFAULT_DIMS, EventMapping
+from auditor.golden.events import DEFAULT_DIMS, CatalogTable, EventMapping
 from auditor.golden.calculator import COMPONENTS, GoldenOptions, check_dims, default_options
 from auditor.errors import ConfigError
 from auditor.quality.judges import BUILTIN, check_engine
@@ -47,7 +47,7 @@ from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
-            "gate", "history", "report")
+            "gate", "history", "report", "engine")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
                  "dimensions", "metrics", "sessions", "tolerances", "late_arrival")
 FILE_FORMATS = ("parquet", "csv", "json")
@@ -60,7 +60,8 @@ class SourceSpec:
 
     ``file``: a file or glob (Parquet, CSV, JSON Lines); ``duckdb``: a table or
     query in a DuckDB database file; ``sql``: a table or query on any engine
-    SQLAlchemy can reach (``url``).
+    SQLAlchemy can reach (``url``); ``spark``: a table or query of the Spark
+    session's catalog (``engine: spark``, e.g. the batch pipeline's Hive warehouse).
     """
 
     kind: str
@@ -77,6 +78,8 @@ class SourceSpec:
         what = f"table {self.table}" if self.table else "query"
         if self.kind == "duckdb":
             return f"{self.database} ({what})"
+        if self.kind == "spark":
+            return f"Spark catalog ({what})"
         return f"{redact_url(self.url or '')} ({what})"
 
 
@@ -115,6 +118,8 @@ class AuditConfig:
     history: str | None = None                 # the run history store: a DuckDB path or a SQLAlchemy URL
     # `report: {templates: DIR}`: templates there override the shipped ones of the same name
     report_templates: str | None = None
+    # where golden runs: duckdb (embedded) or spark (docs/spark.md)
+    engine: str = "duckdb"
 
     def rules_in_use(self) -> RulesFolder:
         """The definitions this audit runs with: the packaged rules, with the files the
@@ -147,15 +152,16 @@ def redact_url(url: str) -> str:
     return url
 
 
-def load_config(path: str | os.PathLike) -> AuditConfig:
-    """Read and validate audit.yaml."""
+def load_config(path: str | os.PathLike, *, engine: str | None = None) -> AuditConfig:
+    """Read and validate audit.yaml; ``engine`` (``--engine``) overrides its ``engine:``."""
     doc = load_yaml(path, what="audit config")
     data = doc.data
     if not isinstance(data, Mapping):
         raise doc.error((), "audit.yaml must be a mapping of keys (events, window, dimensions, pipelines)",
                         "e.g. events: data/events/ and pipelines: {batch: {path: out/batch.parquet}}")
     doc.check_keys((), data, TOP_KEYS, required=("events", "pipelines"))
-    events = _existing_path(doc, ("events",), data["events"], allow_dir=True)
+    engine = engine or _engine(doc, data.get("engine", "duckdb"))
+    events = _events(doc, data["events"], engine)
     mapping = _mapping(doc, data.get("mapping"))
     dims = _str_list(doc, ("dimensions",), data.get("dimensions", list(DEFAULT_DIMS)))
     try:
@@ -165,12 +171,19 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     window_start, window_minutes = _window(doc, data.get("window"))
     options = _golden_options(doc, data.get("golden"))
     rules = _rules(doc, data.get("rules"))
-    quality, engine = _quality(doc, data.get("quality", True), data.get("rules"))
+    asked = data.get("quality", False)
+    if isinstance(asked, Mapping):
+        asked = asked.get("enabled", True)
+    if engine == "spark" and asked is not False:
+        raise doc.error(("quality",), "the data-quality checks run on the DuckDB engine only",
+                        "leave quality: out (off with engine: spark) or set quality: false; "
+                        "`auditor quality --events` checks a sample on DuckDB (docs/spark.md)")
+    quality, quality_engine = _quality(doc, data.get("quality", engine != "spark"), data.get("rules"))
     pipes = data["pipelines"]
     if not isinstance(pipes, Mapping) or not pipes:
         raise doc.error(("pipelines",), "pipelines must map each pipeline's name to its source",
                         "e.g. pipelines: {batch: {path: out/batch.parquet}}")
-    pipelines = tuple(_pipeline(doc, str(name), spec, dims) for name, spec in pipes.items())
+    pipelines = tuple(_pipeline(doc, str(name), spec, dims, engine) for name, spec in pipes.items())
     unknown = set(rules.pipelines) - {p.name for p in pipelines}
     if unknown:
         raise ConfigError(f"tolerances name pipelines that audit.yaml does not configure: {sorted(unknown)}",
@@ -181,7 +194,7 @@ def load_config(path: str | os.PathLike) -> AuditConfig:
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
-                       quality_engine=engine, file=doc.file,
+                       quality_engine=quality_engine, file=doc.file, engine=engine,
                        rules_folder=_resolve(doc, data["rules"]) if data.get("rules") is not None else None,
                        gate_corpus=gate_corpus, gate_fixtures=gate_fixtures,
                        history=_history(doc, data.get("history")),
@@ -231,6 +244,33 @@ def _string(doc: YamlDoc, path: Path, value: Any) -> str:
 
 def _resolve(doc: YamlDoc, value: str) -> str:
     return value if os.path.isabs(value) else os.path.normpath(os.path.join(doc.folder, value))
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def _engine(doc: YamlDoc, value: Any) -> str:
+    if value not in ENGINES:
+        raise doc.error(("engine",), f"engine must be duckdb or spark, not {value!r}",
+                        "duckdb (embedded, the default) or spark (docs/spark.md)")
+    return value
+
+
+def _events(doc: YamlDoc, value: Any, engine: str) -> Any:
+    """``events:`` a path, glob or folder; on Spark also a URL (s3a://, hdfs://, ...) or
+    ``{table: db.events}`` (the session's catalog)."""
+    if isinstance(value, Mapping):
+        doc.check_keys(("events",), value, ("table",), required=("table",))
+        name = value["table"]
+        if not isinstance(name, str) or not name.strip():
+            raise doc.error(("events", "table"), "expected a table name", "e.g. table: raw.player_events")
+        if engine != "spark":
+            raise doc.error(("events", "table"), "events from a catalog table are read by engine: spark",
+                            "set engine: spark, or give the events as files (events: data/events/)")
+        return CatalogTable(name.strip())
+    if engine == "spark" and isinstance(value, str) and "://" in value:
+        return _expand_env(doc, ("events",), value)  # the cluster's file system: Spark checks it
+    return _existing_path(doc, ("events",), value, allow_dir=True)
 
 
 def _existing_path(doc: YamlDoc, path: Path, value: Any, *, allow_dir: bool = False) -> str:
@@ -354,13 +394,14 @@ def _quality(doc: YamlDoc, value: Any, rules: Any) -> tuple[QualityRules | None,
     return load_rules(_resolve(doc, rules) if rules is not None else None), engine
 
 
-def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -> PipelineConfig:
+def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...],
+              engine: str = "duckdb") -> PipelineConfig:
     base: Path = ("pipelines", name)
     if not isinstance(spec, Mapping):
         raise doc.error(base, "a pipeline is a mapping with a source (path, duckdb or url)",
                         "e.g. batch: {path: out/batch.parquet}")
     doc.check_keys(base, spec, PIPELINE_KEYS)
-    source = _source(doc, base, spec)
+    source = _source(doc, base, spec, engine)
     columns = spec.get("columns") or {}
     metric_names = list(catalogue())
     if not isinstance(columns, Mapping) or not all(isinstance(v, str) and v for v in columns.values()):
@@ -405,12 +446,22 @@ def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...]) -
                           late_arrival_minutes=late)
 
 
-def _source(doc: YamlDoc, base: Path, spec: Mapping) -> SourceSpec:
+def _source(doc: YamlDoc, base: Path, spec: Mapping, engine: str = "duckdb") -> SourceSpec:
     kinds = [k for k in ("path", "duckdb", "url") if k in spec]
+    if not kinds and engine == "spark" and ("table" in spec or "query" in spec):
+        has = [k for k in ("table", "query") if spec.get(k) is not None]
+        if len(has) != 1:
+            raise doc.error(base, "a Spark catalog source needs exactly one of table or query",
+                            "e.g. table: warehouse.qoe_hourly")
+        return SourceSpec(kind="spark", table=_string(doc, (*base, has[0]), spec[has[0]])
+                          if has[0] == "table" else None,
+                          query=_string(doc, (*base, has[0]), spec[has[0]]) if has[0] == "query" else None)
     if len(kinds) != 1:
         raise doc.error(base, "give exactly one source: path (file or glob), duckdb (database file) "
                         f"or url (SQLAlchemy); found {kinds or 'none'}",
-                        "e.g. {path: out/batch.parquet} or {duckdb: wh.duckdb, table: qoe}")
+                        "e.g. {path: out/batch.parquet} or {duckdb: wh.duckdb, table: qoe}"
+                        + ("; with engine: spark, {table: db.qoe} alone reads the Spark catalog"
+                           if engine == "spark" else ""))
     kind = kinds[0]
     if kind == "path":
         for key in ("table", "query"):

@@ -57,6 +57,10 @@ def register_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, view: str)
         con.register(view, _read_duckdb(spec))
     elif spec.kind == "sql":
         con.register(view, read_sqlalchemy(spec))
+    elif spec.kind == "spark":
+        from auditor.golden.spark import read_catalog
+
+        con.register(view, read_catalog(table=spec.table, query=spec.query))
     else:  # pragma: no cover - the config only builds the three kinds
         raise ValueError(f"unknown source kind {spec.kind!r}")
 

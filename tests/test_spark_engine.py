@@ -1,0 +1,59 @@
+"""`engine: spark` / `--engine spark` without what it needs fails closed (exit 2, the fix
+in the hint), and audit.yaml's engine keys are checked. No Spark needed."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import run_cli, write_config
+
+
+def test_golden_without_pyspark_exits_2_with_the_install_hint(capsys, monkeypatch, workdir):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
+    code, out, err = run_cli(capsys, "golden", "--engine", "spark", "--events",
+                             str(workdir / "events.parquet"), "--out", str(workdir / "g.parquet"))
+    assert code == 2, err
+    assert "engine spark needs pyspark" in err and "pip install -e '.[spark]'" in err
+    assert "Traceback" not in err and not (workdir / "g.parquet").exists()
+
+
+def test_run_without_java_exits_2_with_a_hint(capsys, monkeypatch, workdir):
+    pytest.importorskip("pyspark")
+    from auditor.golden import spark as golden_spark
+
+    monkeypatch.setattr(golden_spark, "_active_session", lambda: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.delenv("AUDITOR_SPARK_REMOTE", raising=False)
+    monkeypatch.setenv("PATH", str(workdir))  # no java on it
+    config = write_config(workdir, {"batch": {"path": "events.parquet"}})
+    code, out, err = run_cli(capsys, "run", "--config", str(config), "--engine", "spark")
+    assert code == 2, err
+    assert "engine spark needs Java" in err and "default-jre-headless" in err
+
+
+@pytest.mark.parametrize("top,message", [
+    ({"engine": "presto"}, "engine must be duckdb or spark"),
+    ({"engine": "spark", "quality": True}, "the data-quality checks run on the DuckDB engine only"),
+    ({"engine": "spark", "quality": {"engine": "builtin"}}, "DuckDB engine only"),
+    ({"events": {"table": "raw.events"}}, "events from a catalog table are read by engine: spark"),
+    ({"engine": "spark", "events": {"table": ""}}, "expected a table name"),
+], ids=["unknown-engine", "quality-on-spark", "quality-mapping-on-spark", "table-on-duckdb",
+        "empty-table-name"])
+def test_engine_keys_are_checked(capsys, workdir, top, message):
+    config = write_config(workdir, {"batch": {"path": "events.parquet"}}, **top)
+    code, out, err = run_cli(capsys, "run", "--config", str(config))
+    assert code == 2, err
+    assert message in err and "hint:" in err
+
+
+def test_engine_spark_turns_the_duckdb_only_quality_checks_off(workdir):
+    from auditor.config import load_config
+
+    config = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark")
+    loaded = load_config(config)
+    assert loaded.engine == "spark" and loaded.quality_rules is None
+    assert load_config(config, engine="duckdb").quality_rules is not None  # --engine wins
+    table = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark",
+                         events={"table": "raw.events"})
+    assert str(load_config(table).events) == "raw.events"
