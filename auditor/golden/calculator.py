@@ -383,6 +383,14 @@ def _session_stages(con: duckdb.DuckDBPyConnection, dims: tuple[str, ...], param
                  timeout=timeout)
 
 
+def session_stages(con: duckdb.DuckDBPyConnection, dims: Sequence[str], params: dict,
+                   rules: RulesFolder | None = None) -> None:
+    """Stages 2-5 (dedup to per-session facts, table ``g_facts``) on the rows already in
+    ``g_narrow`` with the bound ``params`` of :func:`compute_golden` (``salt`` unused):
+    what auditor.mechanisms reruns on a slice's sessions under a variant."""
+    _session_stages(con, tuple(dims), params, rules)
+
+
 # Tables stages 2-5 leave per bucket that later stages (06, 07, data quality) read whole.
 _BUCKET_TABLES = ("g_dupkeys", "g_first_attempt", "g_facts")
 

@@ -10,8 +10,9 @@ can change a number counts:
 - YAML files are hashed as their parsed data with every ``description`` (and
   ``reason``, ``rule``) field removed, so comments, key order, quoting and
   prose do not count;
-- the declared-changes manifest (``changes.yaml``) and the definition cases
-  (``cases/``) are not definitions and are left out.
+- the declared-changes manifest (``changes.yaml``), the definition cases
+  (``cases/``) and the mechanism catalogue (``mechanisms.yaml``, ``mechanisms/``:
+  hypotheses about pipelines, no golden number) are not definitions and are left out.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from auditor.errors import ConfigError
 from auditor.golden.sqlfiles import RulesFolder
 
 PROSE_KEYS = frozenset({"description", "reason", "rule"})
-EXCLUDED = ("changes.yaml", "cases/")
+EXCLUDED = ("changes.yaml", "cases/", "mechanisms.yaml", "mechanisms/")
 DEFINITION_SUFFIXES = (".sql", ".yaml", ".yml")
 
 # One SQL token: a quoted string or identifier (kept verbatim), a comment, a
