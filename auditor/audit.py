@@ -110,6 +110,9 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                 explain=explain, per_window=per_window)
             if quality is not None:
                 result = _annotate(con, result, quality, rules)
+            if explain and config.mechanisms and any(m.failed for m in result.metrics):
+                say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s gaps")
+                result = name_mechanisms(con, result, config, grain=grains[pipeline.name], golden_grain=base)
             off = [m.metric for m in result.metrics if m.failed]
             say(f"[{i}/{len(config.pipelines)}] {pipeline.name}: "
                 + (f"FAIL ({', '.join(off)})" if off else f"pass ({len(result.metrics)} metrics)"))
@@ -178,6 +181,48 @@ def _annotate(con: duckdb.DuckDBPyConnection, result: PipelineResult, quality: Q
                 {**e, "quality": explanation_quality(con, quality, e["slice"],
                                                      min_support=rules.slice_min_support)}
                 for e in m.explanations))
+        metrics.append(m)
+    return dataclasses.replace(result, metrics=tuple(metrics))
+
+
+MECHANISM_SLICES = 3   # distinct slices per pipeline the mechanism search evaluates
+
+
+def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, config: AuditConfig, *,
+                    grain: int, golden_grain: int, max_slices: int = MECHANISM_SLICES) -> PipelineResult:
+    """The mechanism search (docs/mechanisms.md#the-search) on the last reconciliation on ``con``
+    (table ``r_joined``, which must be ``result``'s): the top explanation slices of the failing
+    metrics (up to ``max_slices`` distinct ones, most explanatory first) get a ``mechanism``
+    finding, and a failing metric no slice explains gets one for every session (``mechanism``)."""
+    from auditor.mechanisms.search import search_slice
+    columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                         "WHERE table_name = 'r_joined'").fetchall()}
+    published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
+    votes: dict[tuple, float] = {}
+    for m in result.metrics:
+        if not m.failed or m.published_as != "components":
+            continue
+        for e in m.explanations[:1] or [{"slice": {}, "share_of_gap": 1.0}]:
+            key = tuple(sorted(dict(e["slice"]).items()))
+            votes[key] = votes.get(key, 0.0) + 1.0 + float(e.get("share_of_gap") or 0.0)
+    # the slices that explain most failing metrics first
+    wanted = [dict(k) for k in sorted(votes, key=lambda k: -votes[k])]
+    found = {}
+    for s in wanted[:max_slices]:
+        finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
+                               golden_grain_minutes=golden_grain, components=published,
+                               options=config.golden_options, rules=config.rules_in_use())
+        if finding is not None:
+            found[tuple(sorted(s.items()))] = finding.to_dict()
+    metrics = []
+    for m in result.metrics:
+        if m.failed and m.published_as == "components":
+            if m.explanations:
+                m = dataclasses.replace(m, explanations=tuple(
+                    {**e, "mechanism": found[k]} if (k := tuple(sorted(dict(e["slice"]).items()))) in found
+                    else e for e in m.explanations))
+            elif () in found:
+                m = dataclasses.replace(m, mechanism=found[()])
         metrics.append(m)
     return dataclasses.replace(result, metrics=tuple(metrics))
 

@@ -47,7 +47,7 @@ from auditor.windows import check_on_grid, iso, parse_minutes, parse_time
 from auditor.yamldoc import Path, YamlDoc, load_yaml
 
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
-            "gate", "history", "report", "engine")
+            "gate", "history", "report", "engine", "mechanisms")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
                  "dimensions", "metrics", "sessions", "tolerances", "late_arrival")
 FILE_FORMATS = ("parquet", "csv", "json")
@@ -120,17 +120,20 @@ class AuditConfig:
     report_templates: str | None = None
     # where golden runs: duckdb (embedded) or spark (docs/spark.md)
     engine: str = "duckdb"
+    # name the mechanism of each failing gap (docs/mechanisms.md#the-search); `mechanisms: false` turns it off
+    mechanisms: bool = True
 
     def rules_in_use(self) -> RulesFolder:
         """The definitions this audit runs with: the packaged rules, with the files the
-        `rules:` folder overrides (tolerances.yaml, quality.yaml, quality/*.sql)."""
+        `rules:` folder overrides (tolerances.yaml, quality.yaml, quality/*.sql,
+        mechanisms.yaml, mechanisms/*.sql)."""
         if self.rules_folder is None:
             return RulesFolder()
         own = RulesFolder(root=self.rules_folder)
         return RulesFolder(overrides=tuple(
             (rel, own.path(rel)) for rel in own.files()
-            if rel in ("tolerances.yaml", "quality.yaml")
-            or (rel.startswith("quality/") and rel.endswith(".sql"))))
+            if rel in ("tolerances.yaml", "quality.yaml", "mechanisms.yaml")
+            or (rel.startswith(("quality/", "mechanisms/")) and rel.endswith(".sql"))))
 
     def pipeline(self, name: str) -> PipelineConfig:
         for p in self.pipelines:
@@ -191,6 +194,10 @@ def load_config(path: str | os.PathLike, *, engine: str | None = None) -> AuditC
                           hint="configured: " + ", ".join(p.name for p in pipelines))
     gate_corpus, gate_fixtures = _gate(doc, data.get("gate"))
     report_templates = _report(doc, data.get("report"))
+    mechanisms = data.get("mechanisms", True)
+    if not isinstance(mechanisms, bool):
+        raise doc.error(("mechanisms",), "mechanisms is true or false",
+                        "false turns the mechanism search off (docs/mechanisms.md#the-search)")
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,
@@ -198,7 +205,7 @@ def load_config(path: str | os.PathLike, *, engine: str | None = None) -> AuditC
                        rules_folder=_resolve(doc, data["rules"]) if data.get("rules") is not None else None,
                        gate_corpus=gate_corpus, gate_fixtures=gate_fixtures,
                        history=_history(doc, data.get("history")),
-                       report_templates=report_templates)
+                       report_templates=report_templates, mechanisms=mechanisms)
 
 
 def _history(doc: YamlDoc, value: Any) -> str | None:

@@ -138,6 +138,9 @@ class MetricResult:
     note: str | None = None
     # (window start ms, explanations) per failing audited window, when the run keeps a history
     window_explanations: tuple[tuple[int, tuple[Mapping[str, Any], ...]], ...] = ()
+    # the mechanism search on the gap no slice explains (docs/mechanisms.md#the-search); an
+    # explained gap carries its finding in each explanation's ``mechanism``
+    mechanism: Mapping[str, Any] | None = None
 
     @property
     def failed(self) -> bool:

@@ -29,7 +29,8 @@ def metric_dict(m: MetricResult) -> dict[str, Any]:
                              "candidate_only": m.slices_candidate_only},
             "slices": [s.to_dict() for s in m.slices],
             "explanations": [{k: json_value(v) for k, v in e.items()} for e in m.explanations],
-            "note": m.note}
+            "note": m.note,
+            "mechanism": None if m.mechanism is None else {k: json_value(v) for k, v in m.mechanism.items()}}
 
 
 def pipeline_dict(p: PipelineResult) -> dict[str, Any]:

@@ -1,0 +1,329 @@
+"""The search: fit every catalogued mechanism to a slice's gap and name the one that reproduces it.
+
+The gap is what the pipeline published minus golden, per cell (grain bucket x
+the pipeline's dimension values) of the slice and per component the pipeline
+publishes (table ``r_joined`` of rules/reconcile/join.sql). A mechanism's
+prediction is golden under it minus golden (:class:`SliceVariants.delta`).
+
+Scores (docs/mechanisms.md#the-search):
+
+- **closure**: 1 - sum|gap - prediction| / sum|gap|, over every cell and every
+  published component together, each component scaled by golden's total of it
+  in the slice (so play milliseconds do not drown attempts): a mechanism must
+  reproduce attempts, plays and EBVS together, not one ratio;
+- **collateral**: the share of the predicted change that falls in cells
+  without a gap (already counted against closure; reported as evidence);
+- **parsimony**: at equal closure the mechanism with fewer parameters wins.
+
+A mechanism is named when it closes at least :data:`MIN_CLOSURE` of the gap and
+no other one comes within :data:`AMBIGUITY` of it; when two do, both are
+reported as ambiguous and neither is named; when none does, the finding says
+no catalogued mechanism reproduces the gap and shows the closest.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from auditor.golden.calculator import COMPONENTS, GoldenOptions
+from auditor.golden.sqlfiles import RulesFolder, quote_ident
+from auditor.mechanisms.catalogue import Catalogue, Mechanism, load_catalogue
+from auditor.mechanisms.variant import SliceVariants, slice_predicate
+
+MIN_CLOSURE = 0.9     # a mechanism must close this share of the gap to be named
+AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) makes it ambiguous
+REPRODUCED = 0.9      # a component counts as reproduced from this closure on
+REFINE_STEPS = 5      # golden-section steps narrowing a grid fit
+
+EXACT, REPRODUCED_STATUS, AMBIGUOUS, NONE = "exact", "reproduced", "ambiguous", "none"
+NO_MECHANISM = "no catalogued mechanism reproduces this gap"
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One mechanism fitted to one gap."""
+
+    mechanism: str
+    params: Mapping[str, float]
+    closure: float
+    exact: bool
+    collateral: float
+    n_params: int
+    headline: str
+    components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mechanism": self.mechanism, "params": dict(self.params), "closure": _round(self.closure),
+                "exact": self.exact, "collateral": _round(self.collateral), "headline": self.headline,
+                "components": {k: dict(v) for k, v in self.components.items()}}
+
+
+@dataclass(frozen=True)
+class MechanismFinding:
+    """What the search concluded for one slice's gap."""
+
+    slice: Mapping[str, str | None]
+    status: str                     # exact | reproduced | ambiguous | none
+    best: Fit | None                # the named mechanism, or the closest one
+    runners_up: tuple[Fit, ...] = ()
+    evaluated: int = 0              # mechanisms tried
+    sessions: int = 0               # sessions in the slice
+
+    @property
+    def named(self) -> str | None:
+        return self.best.mechanism if self.status in (EXACT, REPRODUCED_STATUS) and self.best else None
+
+    @property
+    def summary(self) -> str:
+        """The headline's clause: 'reproduced exactly by first_frame lost for 15% of ...'."""
+        if self.best is None:
+            return NO_MECHANISM
+        if self.status == EXACT:
+            return f"reproduced exactly by {self.best.headline}"
+        if self.status == REPRODUCED_STATUS:
+            return f"reproduced ({self.best.closure:.0%} of the gap) by {self.best.headline}"
+        if self.status == AMBIGUOUS:
+            other = self.runners_up[0]
+            return (f"ambiguous: {self.best.mechanism} ({self.best.closure:.0%}) or "
+                    f"{other.mechanism} ({other.closure:.0%}) reproduce it")
+        return f"{NO_MECHANISM} (closest: {self.best.mechanism}, {max(self.best.closure, 0):.0%})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slice": dict(self.slice), "status": self.status, "mechanism": self.named,
+                "summary": self.summary,
+                "best": None if self.best is None else self.best.to_dict(),
+                "runners_up": [f.to_dict() for f in self.runners_up],
+                "evaluated": self.evaluated, "sessions": self.sessions}
+
+
+def _round(x: float) -> float:
+    return float(round(x, 6)) if math.isfinite(x) else 0.0
+
+
+class _Gap:
+    """The slice's observed gap as arrays over cells x components, and the scorer."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None],
+                 dims: Sequence[str], components: Sequence[str]) -> None:
+        where, params = slice_predicate(slice_)
+        cols = ", ".join(["window_ms", *map(quote_ident, dims),
+                          *(f"coalesce({quote_ident('g_' + c)}, 0)::BIGINT AS {quote_ident('g_' + c)}" for c in components),
+                          *(f"coalesce({quote_ident('c_' + c)}, 0)::BIGINT AS {quote_ident('c_' + c)}" for c in components)])
+        table = con.sql(f"SELECT {cols} FROM r_joined WHERE {where}", params=params).to_arrow_table()
+        self.dims, self.components = list(dims), list(components)
+        self.index: dict[tuple, int] = {}
+        for i, key in enumerate(zip(*(table.column(c).to_pylist() for c in ["window_ms", *dims]))):
+            self.index[key] = i
+        windows = table.column("window_ms").to_pylist()
+        self.window_list = sorted(set(windows))
+        self.window_pos = {w: i for i, w in enumerate(self.window_list)}
+        self.cell_window = np.array([self.window_pos[w] for w in windows], dtype=np.int64)
+        g = np.array([table.column("g_" + c).to_numpy() for c in components], dtype="float64").T
+        c = np.array([table.column("c_" + c).to_numpy() for c in components], dtype="float64").T
+        self.golden = g.reshape(len(self.index), len(components))
+        self.gap = (c - g).reshape(len(self.index), len(components))
+        self.scale = np.maximum(np.abs(self.golden).sum(axis=0), 1.0)
+        self.base = float((np.abs(self.gap) / self.scale).sum())
+
+    @property
+    def empty(self) -> bool:
+        return self.base == 0
+
+    def prediction(self, delta: pa.Table) -> tuple[np.ndarray, np.ndarray, list]:
+        """(prediction on the gap's cells, on cells of the slice's windows the gap does not
+        have, those cells' windows)."""
+        pred = np.zeros_like(self.gap)
+        extra, extra_windows = [], []
+        if delta.num_rows:
+            keys = zip(*(delta.column(c).to_pylist() for c in ["window_ms", *self.dims]))
+            values = np.array([delta.column(c).to_numpy(zero_copy_only=False) for c in self.components],
+                              dtype="float64").T
+            for key, row in zip(keys, values):
+                i = self.index.get(key)
+                if i is not None:
+                    pred[i] += row
+                elif key[0] in self.window_pos:
+                    extra.append(row)
+                    extra_windows.append(key[0])
+        return pred, (np.array(extra) if extra else np.zeros((0, len(self.components)))), extra_windows
+
+    def by_window(self, cells: np.ndarray, extra: np.ndarray, extra_windows: list) -> np.ndarray:
+        """Cells summed per window of the slice (windows x components)."""
+        out = np.zeros((len(self.window_list), len(self.components)))
+        np.add.at(out, self.cell_window, cells)
+        for w, row in zip(extra_windows, extra):
+            out[self.window_pos[w]] += row
+        return out
+
+    def score(self, pred: np.ndarray, extra: np.ndarray, extra_windows: list
+              ) -> tuple[float, bool, float, dict]:
+        """(closure, exact, collateral, per-component evidence) of a prediction."""
+        gap_w, pred_w = self.by_window(self.gap, np.zeros((0, len(self.components))), []), \
+            self.by_window(pred, extra, extra_windows)
+        err = float((np.abs(gap_w - pred_w) / self.scale).sum())
+        base = float((np.abs(gap_w) / self.scale).sum())
+        closure = 1.0 - err / base if base else -math.inf
+        exact = bool((self.gap == pred).all() and not np.any(extra))
+        quiet = ~(self.gap != 0).any(axis=1)
+        moved = (np.abs(pred) / self.scale).sum() + (np.abs(extra) / self.scale).sum()
+        collateral = float(((np.abs(pred[quiet]) / self.scale).sum() + (np.abs(extra) / self.scale).sum())
+                           / moved) if moved else 0.0
+        comps = {}
+        for k, c in enumerate(self.components):
+            abs_gap = float(np.abs(gap_w[:, k]).sum())
+            miss = float(np.abs(gap_w[:, k] - pred_w[:, k]).sum())
+            if abs_gap == 0 and miss == 0:
+                continue
+            comps[c] = {"gap": _int(float(gap_w[:, k].sum())), "predicted": _num(float(pred_w[:, k].sum())),
+                        "reproduced": bool(abs_gap and 1.0 - miss / abs_gap >= REPRODUCED)}
+        return closure, exact, collateral, comps
+
+    def compatible(self, pred: np.ndarray, extra: np.ndarray, extra_windows: list) -> bool:
+        """Whether the prediction moves every component with a sizeable gap the way the gap does
+        (the screen before a grid search: a monotone mechanism at its strongest must)."""
+        gap_t = self.gap.sum(axis=0)
+        pred_t = self.by_window(pred, extra, extra_windows).sum(axis=0)
+        big = np.abs(gap_t) / self.scale >= 0.02
+        return bool(big.any() and (np.sign(pred_t[big]) == np.sign(gap_t[big])).all())
+
+
+def _int(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _num(x: float) -> int | float:
+    return _int(x) if float(x).is_integer() else round(x, 1)
+
+
+def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None], *,
+                 dims: Sequence[str], grain_minutes: int, golden_grain_minutes: int,
+                 components: Sequence[str], options: GoldenOptions | None = None,
+                 rules: RulesFolder | None = None, catalogue: Catalogue | None = None) -> MechanismFinding | None:
+    """Fit every mechanism of ``catalogue`` to the gap of ``slice_`` in ``r_joined`` (the last
+    reconciliation on ``con``: ``dims`` and ``grain_minutes`` are that pipeline's,
+    ``components`` the ones it publishes). None when the slice shows no gap."""
+    cat = catalogue if catalogue is not None else load_catalogue(rules)
+    gap = _Gap(con, slice_, dims, components)
+    if gap.empty:
+        return None
+    grain_ms = grain_minutes * 60_000
+    fits: list[Fit] = []
+    with SliceVariants(con, slice_, grain_ms=golden_grain_minutes * 60_000, options=options, rules=rules,
+                       dims=dims) as sv:
+        sessions = sv.sessions
+        for mech in cat:
+            fit = _fit(sv, mech, gap, dims, grain_ms)
+            if fit is not None:
+                fits.append(fit)
+    return decide(slice_, fits, evaluated=len(cat), sessions=sessions)
+
+
+def decide(slice_: Mapping[str, str | None], fits: Sequence[Fit], *, evaluated: int = 0,
+           sessions: int = 0) -> MechanismFinding:
+    """Rank the fits (closure, then fewer parameters) and draw the conclusion."""
+    ranked = sorted(fits, key=lambda f: (-round(f.closure, 9), f.n_params, not f.exact))
+    if not ranked:
+        return MechanismFinding(slice_, NONE, None, (), evaluated, sessions)
+    best, rest = ranked[0], tuple(ranked[1:3])
+    if best.closure < MIN_CLOSURE:
+        return MechanismFinding(slice_, NONE, best, rest, evaluated, sessions)
+    rivals = [f for f in ranked[1:] if f.closure >= MIN_CLOSURE and f.closure >= best.closure - AMBIGUITY
+              and not (best.exact and not f.exact)]
+    if rivals:
+        return MechanismFinding(slice_, AMBIGUOUS, best, (rivals[0], *[f for f in rest if f is not rivals[0]]),
+                                evaluated, sessions)
+    return MechanismFinding(slice_, EXACT if best.exact else REPRODUCED_STATUS, best, rest, evaluated, sessions)
+
+
+def _fit(sv: SliceVariants, mech: Mechanism, gap: _Gap, dims: Sequence[str], grain_ms: int) -> Fit | None:
+    def evaluate(params: Mapping[str, float], share: float | None = None):
+        delta = sv.delta(mech, params, dims=dims, grain_ms=grain_ms, share=share)
+        return gap.prediction(delta)
+
+    def make(params, predicted) -> Fit:
+        closure, exact, collateral, comps = gap.score(*predicted)
+        return Fit(mech.name, dict(params), closure, exact, collateral, mech.n_params,
+                   mech.headline(params), comps)
+
+    if mech.param is None:
+        predicted = evaluate({})
+        return make({}, predicted) if _moves(predicted) else None
+    name = mech.param.name
+    if mech.param.fit == "share":
+        pred, extra, extra_w = evaluate({name: 1.0}, share=1.0)
+        if not _moves((pred, extra, extra_w)):
+            return None
+        # the share that fits the per-window totals best (least squares, components scaled)
+        gap_w = gap.by_window(gap.gap, np.zeros((0, len(gap.components))), [])
+        pred_w = gap.by_window(pred, extra, extra_w)
+        w = 1.0 / gap.scale ** 2
+        denom = float((pred_w ** 2 * w).sum())
+        s = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
+        s = min(max(round(s, 2), 0.01), 1.0)
+        return make({name: s}, (pred * s, extra * s, extra_w))
+    return _fit_grid(mech, evaluate, make, gap)
+
+
+def _moves(predicted) -> bool:
+    pred, extra, _ = predicted
+    return bool(pred.any() or extra.any())
+
+
+def _fit_grid(mech: Mechanism, evaluate: Callable, make: Callable, gap: _Gap) -> Fit | None:
+    name = mech.param.name
+    cache: dict[float, Fit | None] = {}
+    predictions: dict[float, tuple] = {}
+
+    def at(value: float) -> Fit | None:
+        value = float(value)
+        if value not in cache:
+            predicted = predictions[value] = evaluate({name: value})
+            cache[value] = make({name: value}, predicted) if _moves(predicted) else None
+        return cache[value]
+
+    def closure(value: float) -> float:
+        f = at(value)
+        return -math.inf if f is None else f.closure
+
+    grid = sorted(mech.param.grid)
+    ends = [v for v in (grid[0], grid[-1])]
+    for v in ends:
+        at(v)
+    if not any(predictions[v] is not None and _moves(predictions[v]) and gap.compatible(*predictions[v])
+               for v in ends) and mech.param.monotone:
+        # a monotone mechanism that at neither end of its range moves the gap's components
+        # the gap's way cannot reproduce it anywhere in between
+        fits = [f for f in (cache[v] for v in ends) if f is not None]
+        return max(fits, key=lambda f: f.closure) if fits else None
+    scores = [closure(v) for v in grid]
+    if all(s == -math.inf for s in scores):
+        return None
+    i = int(np.argmax(scores))
+    lo = grid[i - 1] if i > 0 else grid[i]
+    hi = grid[i + 1] if i + 1 < len(grid) else grid[i]
+    if lo != hi and scores[i] < 1.0 and (lo >= 0) == (hi >= 0):
+        # golden-section search for the best value in (lo, hi)
+        ratio = (math.sqrt(5) - 1) / 2
+        a, b = lo, hi
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        for _ in range(REFINE_STEPS):
+            if closure(c) >= closure(d):
+                b, d = d, c
+                c = b - ratio * (b - a)
+            else:
+                a, c = c, d
+                d = a + ratio * (b - a)
+    best_value = max(cache, key=lambda v: (closure(v), -abs(v)))
+    best = closure(best_value)
+    for digits in (1, 2):   # a round value that fits as well is the one to report
+        rounded = float(f"{best_value:.{digits}g}")
+        if rounded != best_value and (rounded > 0) == (best_value > 0) and closure(rounded) >= best - 1e-12:
+            best_value = rounded
+            break
+    return at(best_value)

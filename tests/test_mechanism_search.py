@@ -1,0 +1,93 @@
+"""The mechanism search on audited fixtures: the injected kind is named, with its parameter;
+with it removed from the catalogue nothing is named (docs/mechanisms.md#the-search)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditor.audit import run_audit
+from auditor.config import load_config
+from auditor.golden.calculator import connect
+from auditor.mechanisms import load_catalogue
+from auditor.mechanisms.search import NO_MECHANISM, Fit, decide, search_slice
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PUBLISHED = ["attempts", "plays", "ebvs", "vsf", "vpf", "vst_ms_sum", "play_ms", "stall_ms", "bitrate_kbps_ms"]
+
+
+@pytest.fixture(scope="module")
+def audited():
+    """(connection with batch's reconciliation in r_joined, config) per fixture."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            config = load_config(FIXTURES / name / "audit.yaml")
+            con = connect()
+            run_audit(config, con=con, explain=False)
+            done[name] = (con, config)
+        return done[name]
+    yield get
+    for con, _ in done.values():
+        con.close()
+
+
+def _search(audited, fixture, slice_, catalogue=None):
+    con, config = audited(fixture)
+    batch = config.pipeline("batch")
+    return search_slice(con, slice_, dims=batch.dimensions or config.dimensions, grain_minutes=60,
+                        golden_grain_minutes=60, components=PUBLISHED, options=config.golden_options,
+                        catalogue=catalogue)
+
+
+@pytest.mark.parametrize("fixture, slice_, kind", [
+    ("duplicates", {"country": "br"}, "duplicates_not_removed"),
+    ("preroll_exits", {"device": "smart_tv"}, "preroll_exit_not_ebvs"),
+    ("seek_rebuffering", {"device": "web", "player_version": "8.6"}, "seek_stall_as_rebuffering"),
+])
+def test_the_injected_kind_is_named_exactly(audited, fixture, slice_, kind):
+    finding = _search(audited, fixture, slice_)
+    assert finding.status == "exact" and finding.named == kind
+    assert finding.best.closure == pytest.approx(1.0)
+    assert finding.summary.startswith("reproduced exactly by ")
+    assert all(c["reproduced"] for c in finding.best.components.values())
+
+
+@pytest.mark.parametrize("fixture, slice_, kind", [
+    ("duplicates", {"country": "br"}, "duplicates_not_removed"),
+    ("preroll_exits", {"device": "smart_tv"}, "preroll_exit_not_ebvs"),
+])
+def test_without_the_injected_kind_nothing_is_named(audited, fixture, slice_, kind):
+    finding = _search(audited, fixture, slice_, catalogue=load_catalogue().without(kind))
+    assert finding.named is None and finding.status in ("none", "ambiguous")
+    assert NO_MECHANISM in finding.summary or finding.status == "ambiguous"
+
+
+def test_a_slice_without_a_gap_has_no_finding(audited):
+    assert _search(audited, "duplicates", {"country": "us"}) is None
+
+
+def _fit(name, closure, n_params=0, exact=False):
+    return Fit(name, {}, closure, exact, 0.0, n_params, name, {})
+
+
+def test_decide_names_only_a_clear_winner():
+    assert decide({}, [_fit("a", 0.97), _fit("b", 0.5)]).named == "a"
+    assert decide({}, [_fit("a", 0.97), _fit("b", 0.95)]).status == "ambiguous"
+    assert decide({}, [_fit("a", 1.0, exact=True), _fit("b", 0.96)]).named == "a"
+    weak = decide({}, [_fit("a", 0.8), _fit("b", 0.1)])
+    assert weak.status == "none" and weak.named is None and "closest: a, 80%" in weak.summary
+    # parsimony: at equal closure the one without a parameter wins
+    assert decide({}, [_fit("p", 0.99, n_params=1), _fit("q", 0.99)]).best.mechanism == "q"
+
+
+def test_run_audit_puts_the_finding_on_the_explanation():
+    config = load_config(FIXTURES / "duplicates" / "audit.yaml")
+    result = run_audit(config)
+    batch = result.pipeline("batch")
+    failing = [m for m in batch.metrics if m.failed]
+    top = failing[0].explanations[0]
+    assert top["slice"] == {"country": "br"}
+    assert top["mechanism"]["mechanism"] == "duplicates_not_removed"
+    assert top["mechanism"]["status"] == "exact"
