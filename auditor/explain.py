@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from auditor.audit import _load_golden, check_empty_windows, pipeline_grains, re
 from auditor.config import AuditConfig, PipelineConfig
 from auditor.errors import ConfigError
 from auditor.findings import FAIL, Comparison, MetricResult
-from auditor.golden.calculator import connect
+from auditor.golden.calculator import COMPONENTS, connect
 from auditor.localize.search import Localization
 from auditor.golden.metrics import catalogue
 from auditor.reconcile import joined_leaves, localize_metric, reconcile_pipeline
@@ -62,6 +62,8 @@ class Drilldown:
     localization: Localization | None        # at the published dimensions
     sessions: Any = None                     # auditor.session_rows.SessionDrilldown when configured
     notes: tuple[str, ...] = ()
+    # the mechanism search on the top slice (docs/mechanisms.md#the-search): MechanismFinding.to_dict()
+    mechanism: Mapping[str, Any] | None = None
 
     @property
     def has_gap(self) -> bool:
@@ -87,6 +89,7 @@ class Drilldown:
                 "slice_counts": {"compared": self.slices_compared, "differing": self.slices_differing},
                 "localization": self.localization.to_dict() if self.localization else None,
                 "sessions": self.sessions.to_dict() if self.sessions is not None else None,
+                "mechanism": None if self.mechanism is None else dict(self.mechanism),
                 "notes": list(self.notes)}
 
 
@@ -143,6 +146,11 @@ def explain_metric(config: AuditConfig, pipeline: str, metric: str, windows: Seq
                               hint=_did_you_mean(metric, [m.metric for m in result.metrics]))
         notes: list[str] = []
         localization = _localize_published(con, found, dims, depth, notes)
+        mechanism = None
+        if config.mechanisms and localization is not None and found.published_as == "components":
+            say("naming the mechanism of the gap")
+            mechanism = _name_mechanism(con, config, localization, dims, grain,
+                                        math.gcd(config.window_minutes, grain))
         sessions = None
         if golden_sessions is not None:
             from auditor.session_rows import drill_sessions, join_sessions
@@ -162,7 +170,21 @@ def explain_metric(config: AuditConfig, pipeline: str, metric: str, windows: Seq
         denominator=m.denominator, published_as=found.published_as, status=found.status,
         tolerance=found.tolerance.describe(), windows=audited, dimensions=tuple(dims), total=found.total,
         slices_compared=found.slices_compared, slices_differing=found.slices_differing,
-        localization=localization, sessions=sessions, notes=tuple(notes))
+        localization=localization, sessions=sessions, notes=tuple(notes), mechanism=mechanism)
+
+
+def _name_mechanism(con, config: AuditConfig, localization: Localization, dims: Sequence[str], grain: int,
+                    golden_grain: int) -> dict[str, Any] | None:
+    """The mechanism search on the top explanation's slice (every session when none), on the
+    reconciliation just made (``r_joined``)."""
+    from auditor.mechanisms.search import search_slice
+    columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                         "WHERE table_name = 'r_joined'").fetchall()}
+    published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
+    top = dict(localization.explanations[0].slice) if localization.explanations else {}
+    finding = search_slice(con, top, dims=dims, grain_minutes=grain, golden_grain_minutes=golden_grain,
+                           components=published, options=config.golden_options, rules=config.rules_in_use())
+    return None if finding is None else finding.to_dict()
 
 
 def _localize_published(con, found: MetricResult, dims: Sequence[str], depth: int,

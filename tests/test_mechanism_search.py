@@ -82,12 +82,58 @@ def test_decide_names_only_a_clear_winner():
     assert decide({}, [_fit("p", 0.99, n_params=1), _fit("q", 0.99)]).best.mechanism == "q"
 
 
-def test_run_audit_puts_the_finding_on_the_explanation():
-    config = load_config(FIXTURES / "duplicates" / "audit.yaml")
-    result = run_audit(config)
+@pytest.fixture(scope="module")
+def duplicates_result():
+    return run_audit(load_config(FIXTURES / "duplicates" / "audit.yaml"))
+
+
+def test_run_audit_puts_the_finding_on_the_explanation(duplicates_result):
+    result = duplicates_result
     batch = result.pipeline("batch")
     failing = [m for m in batch.metrics if m.failed]
     top = failing[0].explanations[0]
     assert top["slice"] == {"country": "br"}
     assert top["mechanism"]["mechanism"] == "duplicates_not_removed"
     assert top["mechanism"]["status"] == "exact"
+
+
+def test_every_view_names_the_mechanism(duplicates_result):
+    import jsonschema
+
+    from auditor.render.html import render_html
+    from auditor.render.json import render_json, report_schema
+    from auditor.render.markdown import render_markdown
+    import json
+    said = "reproduced exactly by duplicate deliveries not removed"
+    report = json.loads(render_json(duplicates_result))
+    jsonschema.validate(report, report_schema())
+    assert said in render_markdown(duplicates_result)
+    html = render_html(duplicates_result)
+    assert said in html and "<strong>Mechanism</strong> (country=br)" in html
+    assert "duplicates_not_removed" in html
+
+
+def test_explain_names_the_mechanism_in_text_and_json():
+    import jsonschema
+
+    from auditor.explain import explain_metric, explain_schema
+    from auditor.render.explain import render_explain_json, render_explain_text
+    import json
+    drill = explain_metric(load_config(FIXTURES / "preroll_exits" / "audit.yaml"), "batch", "ebvs_rate")
+    text = render_explain_text(drill)
+    assert "Mechanism (device=smart_tv" in text
+    assert "reproduced exactly by a pre-roll ad start taken as the video start" in text
+    doc = json.loads(render_explain_json(drill))
+    jsonschema.validate(doc, explain_schema())
+    assert doc["mechanism"]["mechanism"] == "preroll_exit_not_ebvs"
+
+
+def test_mechanisms_false_in_audit_yaml_turns_the_search_off(tmp_path):
+    text = (FIXTURES / "duplicates" / "audit.yaml").read_text(encoding="utf-8")
+    text = text.replace("events: events.parquet", f"events: {FIXTURES / 'duplicates' / 'events.parquet'}")
+    for name in ("streaming", "batch_sessions", "batch"):
+        text = text.replace(f"{name}.parquet", str(FIXTURES / "duplicates" / f"{name}.parquet"))
+    (tmp_path / "audit.yaml").write_text(text + "mechanisms: false\n", encoding="utf-8")
+    result = run_audit(load_config(tmp_path / "audit.yaml"))
+    failing = [m for m in result.pipeline("batch").metrics if m.failed]
+    assert failing and all("mechanism" not in e for m in failing for e in m.explanations)

@@ -71,6 +71,21 @@ def _support(support, ratio: bool, unit: str, denominator: str) -> str:
     return f"{numbers.count(support)} {denominator}" if ratio else numbers.value(support, unit)
 
 
+def mechanism_lines(finding: dict) -> list[str]:
+    """The mechanism search's finding: the verdict, then the fits tried best first."""
+    where = fmt_slice(finding["slice"]) if finding["slice"] else "every session"
+    lines = [f"Mechanism ({where}, {finding['sessions']:,} sessions, "
+             f"{finding['evaluated']} catalogued mechanisms fitted): {finding['summary']}"]
+    fits = [f for f in (finding["best"], *finding["runners_up"]) if f]
+    if fits:
+        lines += table(["mechanism", "parameters", "closes", "exact", "components reproduced"],
+                       [[f["mechanism"], ", ".join(f"{k}={numbers.plain(v)}" for k, v in f["params"].items()),
+                         numbers.pct(max(f["closure"], 0.0)), "yes" if f["exact"] else "no",
+                         ", ".join(c for c, e in f["components"].items() if e["reproduced"]) or "none"]
+                        for f in fits], [False, False, True])
+    return lines
+
+
 def render_explain_text(drill) -> str:
     t = drill.total
     ratio = drill.kind == "ratio"
@@ -100,6 +115,8 @@ def render_explain_text(drill) -> str:
         lines += ["", f"Slices that explain the gap (published dimensions: {dims}):"]
         lines += _explanations(drill.localization, ratio, unit, drill.numerator, den) \
             if drill.localization.explanations else ["  none found"]
+    if drill.mechanism is not None:
+        lines += ["", *mechanism_lines(drill.mechanism)]
     s = drill.sessions
     if s is not None:
         o = s.overall

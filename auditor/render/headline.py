@@ -137,6 +137,8 @@ class Card:
     slices: tuple[SliceShare, ...]   # the lead metric's explaining slices (cause first)
     command: str                     # the `auditor explain ...` to run next
     lines: tuple[str, ...] = field(default_factory=tuple)   # further one-line facts
+    # the mechanism search's finding for the cause (docs/mechanisms.md#where-it-shows), or None
+    mechanism: Mapping[str, Any] | None = None
 
     @property
     def cause_text(self) -> str:
@@ -227,9 +229,19 @@ def headline_cards(report: Mapping[str, Any], quality_notes=lambda e: ()) -> lis
                           localized=group["localized"], lead=lead,
                           symptoms=tuple(sorted((s for s, _ in members[1:]), key=_rank)), slices=slices,
                           command=explain_command(report, group["pipeline"], lead.metric),
-                          lines=tuple(dict.fromkeys(q for s in slices[:1] for q in s.quality))))
+                          lines=tuple(dict.fromkeys(q for s in slices[:1] for q in s.quality)),
+                          mechanism=_mechanism(lead_metric, group)))
     cards.sort(key=lambda c: (not c.localized, _rank(c.lead)))
     return [dataclasses.replace(c, id=f"cause-{i}") for i, c in enumerate(cards, 1)]
+
+
+def _mechanism(m: Mapping[str, Any], group: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The mechanism finding of the card's cause: on the lead metric's explanation of that
+    slice, or on the metric itself when no slice explains it."""
+    if not group["localized"]:
+        return m.get("mechanism")
+    return next((e["mechanism"] for e in m["explanations"]
+                 if e.get("mechanism") and _key(e["slice"]) == _key(group["cause"])), None)
 
 
 def _merge_narrower(groups: dict[tuple, dict[str, Any]]) -> None:
