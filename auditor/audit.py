@@ -188,6 +188,20 @@ def _annotate(con: duckdb.DuckDBPyConnection, result: PipelineResult, quality: Q
 MECHANISM_SLICES = 3   # distinct slices per pipeline the mechanism search evaluates
 
 
+def mechanism_slices(result: PipelineResult, max_slices: int = MECHANISM_SLICES) -> list[dict]:
+    """The slices the mechanism search evaluates for a pipeline: the top explanation of each
+    failing metric published as components (every session, ``{}``, for one without an
+    explanation), the slice that explains most failing metrics first."""
+    votes: dict[tuple, float] = {}
+    for m in result.metrics:
+        if not m.failed or m.published_as != "components":
+            continue
+        for e in m.explanations[:1] or [{"slice": {}, "share_of_gap": 1.0}]:
+            key = tuple(sorted(dict(e["slice"]).items()))
+            votes[key] = votes.get(key, 0.0) + 1.0 + float(e.get("share_of_gap") or 0.0)
+    return [dict(k) for k in sorted(votes, key=lambda k: -votes[k])][:max_slices]
+
+
 def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, config: AuditConfig, *,
                     grain: int, golden_grain: int, max_slices: int = MECHANISM_SLICES) -> PipelineResult:
     """The mechanism search (docs/mechanisms.md#the-search) on the last reconciliation on ``con``
@@ -198,17 +212,8 @@ def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, conf
     columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
                                          "WHERE table_name = 'r_joined'").fetchall()}
     published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
-    votes: dict[tuple, float] = {}
-    for m in result.metrics:
-        if not m.failed or m.published_as != "components":
-            continue
-        for e in m.explanations[:1] or [{"slice": {}, "share_of_gap": 1.0}]:
-            key = tuple(sorted(dict(e["slice"]).items()))
-            votes[key] = votes.get(key, 0.0) + 1.0 + float(e.get("share_of_gap") or 0.0)
-    # the slices that explain most failing metrics first
-    wanted = [dict(k) for k in sorted(votes, key=lambda k: -votes[k])]
     found = {}
-    for s in wanted[:max_slices]:
+    for s in mechanism_slices(result, max_slices):
         finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
                                golden_grain_minutes=golden_grain, components=published,
                                options=config.golden_options, rules=config.rules_in_use())

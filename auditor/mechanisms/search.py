@@ -7,10 +7,11 @@ prediction is golden under it minus golden (:class:`SliceVariants.delta`).
 
 Scores (docs/mechanisms.md#the-search):
 
-- **closure**: 1 - sum|gap - prediction| / sum|gap|, over every cell and every
-  published component together, each component scaled by golden's total of it
-  in the slice (so play milliseconds do not drown attempts): a mechanism must
-  reproduce attempts, plays and EBVS together, not one ratio;
+- **closure**: 1 - sum|gap - prediction| / sum|gap|, per window of the slice and
+  over every published component together, each component measured in units of
+  its own gap (never finer than its sampling noise over the slice's sessions), so
+  play milliseconds do not drown attempts: a mechanism must reproduce attempts,
+  plays and EBVS together, not one ratio;
 - **collateral**: the share of the predicted change that falls in cells
   without a gap (already counted against closure; reported as evidence);
 - **parsimony**: at equal closure the mechanism with fewer parameters wins.
@@ -40,6 +41,7 @@ MIN_CLOSURE = 0.9     # a mechanism must close this share of the gap to be named
 AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) makes it ambiguous
 REPRODUCED = 0.9      # a component counts as reproduced from this closure on
 REFINE_STEPS = 5      # golden-section steps narrowing a grid fit
+NOISE_Z = 2.0         # a share fit's misses within this many standard deviations of sampling are noise
 
 EXACT, REPRODUCED_STATUS, AMBIGUOUS, NONE = "exact", "reproduced", "ambiguous", "none"
 NO_MECHANISM = "no catalogued mechanism reproduces this gap"
@@ -128,7 +130,16 @@ class _Gap:
         c = np.array([table.column("c_" + c).to_numpy() for c in components], dtype="float64").T
         self.golden = g.reshape(len(self.index), len(components))
         self.gap = (c - g).reshape(len(self.index), len(components))
+        # until units() is called: golden's total per component
         self.scale = np.maximum(np.abs(self.golden).sum(axis=0), 1.0)
+        self.base = float((np.abs(self.gap) / self.scale).sum())
+
+    def units(self, noise: np.ndarray) -> None:
+        """Measure each component in units of its own gap (each component with a gap weighs
+        the same), never finer than ``noise``: the sampling noise of that component over
+        the slice's sessions (sqrt of the sum of squared per-session facts), so a share of
+        sessions hit at random is not held to the luck of the draw on a rare outcome."""
+        self.scale = np.maximum(np.maximum(np.abs(self.gap).sum(axis=0), noise), 1.0)
         self.base = float((np.abs(self.gap) / self.scale).sum())
 
     @property
@@ -161,12 +172,17 @@ class _Gap:
             out[self.window_pos[w]] += row
         return out
 
-    def score(self, pred: np.ndarray, extra: np.ndarray, extra_windows: list
-              ) -> tuple[float, bool, float, dict]:
-        """(closure, exact, collateral, per-component evidence) of a prediction."""
+    def score(self, pred: np.ndarray, extra: np.ndarray, extra_windows: list,
+              sigma: np.ndarray | None = None) -> tuple[float, bool, float, dict]:
+        """(closure, exact, collateral, per-component evidence) of a prediction. ``sigma``
+        (windows x components): the sampling noise of a prediction for a random share of
+        sessions; misses within :data:`NOISE_Z` of it do not count."""
         gap_w, pred_w = self.by_window(self.gap, np.zeros((0, len(self.components))), []), \
             self.by_window(pred, extra, extra_windows)
-        err = float((np.abs(gap_w - pred_w) / self.scale).sum())
+        miss_w = np.abs(gap_w - pred_w)
+        if sigma is not None:
+            miss_w = np.maximum(miss_w - NOISE_Z * sigma, 0.0)
+        err = float((miss_w / self.scale).sum())
         base = float((np.abs(gap_w) / self.scale).sum())
         closure = 1.0 - err / base if base else -math.inf
         exact = bool((self.gap == pred).all() and not np.any(extra))
@@ -177,7 +193,7 @@ class _Gap:
         comps = {}
         for k, c in enumerate(self.components):
             abs_gap = float(np.abs(gap_w[:, k]).sum())
-            miss = float(np.abs(gap_w[:, k] - pred_w[:, k]).sum())
+            miss = float(miss_w[:, k].sum())
             if abs_gap == 0 and miss == 0:
                 continue
             comps[c] = {"gap": _int(float(gap_w[:, k].sum())), "predicted": _num(float(pred_w[:, k].sum())),
@@ -189,7 +205,7 @@ class _Gap:
         (the screen before a grid search: a monotone mechanism at its strongest must)."""
         gap_t = self.gap.sum(axis=0)
         pred_t = self.by_window(pred, extra, extra_windows).sum(axis=0)
-        big = np.abs(gap_t) / self.scale >= 0.02
+        big = np.abs(gap_t) / self.scale >= 0.5
         return bool(big.any() and (np.sign(pred_t[big]) == np.sign(gap_t[big])).all())
 
 
@@ -217,6 +233,7 @@ def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None
     with SliceVariants(con, slice_, grain_ms=golden_grain_minutes * 60_000, options=options, rules=rules,
                        dims=dims) as sv:
         sessions = sv.sessions
+        gap.units(sv.noise(components))
         for mech in cat:
             fit = _fit(sv, mech, gap, dims, grain_ms)
             if fit is not None:
@@ -246,8 +263,8 @@ def _fit(sv: SliceVariants, mech: Mechanism, gap: _Gap, dims: Sequence[str], gra
         delta = sv.delta(mech, params, dims=dims, grain_ms=grain_ms, share=share)
         return gap.prediction(delta)
 
-    def make(params, predicted) -> Fit:
-        closure, exact, collateral, comps = gap.score(*predicted)
+    def make(params, predicted, sigma=None) -> Fit:
+        closure, exact, collateral, comps = gap.score(*predicted, sigma=sigma)
         return Fit(mech.name, dict(params), closure, exact, collateral, mech.n_params,
                    mech.headline(params), comps)
 
@@ -266,7 +283,16 @@ def _fit(sv: SliceVariants, mech: Mechanism, gap: _Gap, dims: Sequence[str], gra
         denom = float((pred_w ** 2 * w).sum())
         s = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
         s = min(max(round(s, 2), 0.01), 1.0)
-        return make({name: s}, (pred * s, extra * s, extra_w))
+        sigma = None
+        if s < 1:   # which sessions were hit is unknown: allow the noise of a random draw
+            sq = sv.delta_squares(grain_ms=grain_ms)
+            sigma = np.zeros_like(pred_w)
+            for w, row in zip(sq.column("window_ms").to_pylist(),
+                              np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
+                                       dtype="float64").T):
+                if w in gap.window_pos:
+                    sigma[gap.window_pos[w]] = np.sqrt(np.nan_to_num(row) * s * (1 - s))
+        return make({name: s}, (pred * s, extra * s, extra_w), sigma)
     return _fit_grid(mech, evaluate, make, gap)
 
 

@@ -108,6 +108,16 @@ class SliceVariants:
     def sessions(self) -> int:
         return self.con.execute(f"SELECT count(*) FROM {self.tag}_slice").fetchall()[0][0]
 
+    def noise(self, components: Sequence[str]) -> "np.ndarray":
+        """Per component: sqrt of the sum of squared per-session facts over the slice (the
+        scale of the sampling noise when a random share of its sessions is hit)."""
+        import numpy as np
+        facts = dict(zip(COMPONENTS, SESSION_FACTS))
+        row = self.con.execute("SELECT " + ", ".join(
+            f"sqrt(coalesce(sum({facts[c]}::DOUBLE * {facts[c]}), 0))" for c in components)
+            + f" FROM {self.tag}_slice").fetchall()[0]
+        return np.array(row, dtype="float64")
+
     # -- evaluation ----------------------------------------------------------------------
     def sql_params(self, mechanism: Mechanism, params: Mapping[str, float] | None) -> dict:
         out = {"grain_ms": self.grain_ms}
@@ -146,6 +156,21 @@ class SliceVariants:
                   UNION ALL
                   SELECT sk, window_ms, {neg} FROM {self.tag}_in) v
             JOIN g_attrs a USING (sk)
+            GROUP BY ALL""").to_arrow_table()
+
+    def delta_squares(self, *, grain_ms: int) -> pa.Table:
+        """After :meth:`delta`: per window (on ``grain_ms``) the sum over sessions of each
+        component's squared per-session change, the variance scale of hitting a random
+        share of them."""
+        per = ", ".join(f"coalesce(o.{f}, 0) - coalesce(i.{f}, 0) AS {f}" for f in SESSION_FACTS)
+        sq = ", ".join(f"sum({f}::DOUBLE * {f}) AS {c}" for f, c in zip(SESSION_FACTS, COMPONENTS))
+        g = int(grain_ms)
+        return self.con.sql(f"""
+            SELECT w - (((w % {g}) + {g}) % {g}) AS window_ms, {sq}
+            FROM (SELECT coalesce(i.window_ms, o.window_ms) AS w, {per}
+                  FROM (SELECT sk, min(window_ms) AS window_ms, {', '.join(f'sum({f}) AS {f}' for f in SESSION_FACTS)}
+                        FROM {self.tag}_out GROUP BY sk) o
+                  FULL JOIN {self.tag}_in i USING (sk))
             GROUP BY ALL""").to_arrow_table()
 
     def _touch(self, mechanism: Mechanism, bound: dict, share: float | None) -> None:
