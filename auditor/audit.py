@@ -212,11 +212,13 @@ def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, conf
     columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
                                          "WHERE table_name = 'r_joined'").fetchall()}
     published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
+    rows, facts = _session_rows(con, config, result.name)
     found = {}
     for s in mechanism_slices(result, max_slices):
         finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
                                golden_grain_minutes=golden_grain, components=published,
-                               options=config.golden_options, rules=config.rules_in_use())
+                               options=config.golden_options, rules=config.rules_in_use(),
+                               session_rows=rows, session_facts=facts)
         if finding is not None:
             found[tuple(sorted(s.items()))] = finding.to_dict()
     metrics = []
@@ -230,6 +232,22 @@ def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, conf
                 m = dataclasses.replace(m, mechanism=found[()])
         metrics.append(m)
     return dataclasses.replace(result, metrics=tuple(metrics))
+
+
+def _session_rows(con: duckdb.DuckDBPyConnection, config: AuditConfig, pipeline: str
+                  ) -> tuple[str | None, tuple[str, ...]]:
+    """The pipeline's session rows as table ``x_pipe_sessions`` (auditor.session_rows), with the
+    facts they carry, for the mechanism's session evidence; (None, ()) when it has none."""
+    spec = config.pipeline(pipeline)
+    if not spec.sessions:
+        return None, ()
+    from auditor.golden.calculator import SESSION_FACTS
+    from auditor.session_rows import join_sessions
+    join_sessions(con, spec, con.sql("SELECT * FROM g_sessions").to_arrow_table(), config.dimensions,
+                  config.window_minutes)
+    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                         "WHERE table_name = 'x_pipe_sessions'").fetchall()}
+    return "x_pipe_sessions", tuple(f for f in SESSION_FACTS if f in present)
 
 
 def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],

@@ -137,3 +137,23 @@ def test_mechanisms_false_in_audit_yaml_turns_the_search_off(tmp_path):
     result = run_audit(load_config(tmp_path / "audit.yaml"))
     failing = [m for m in result.pipeline("batch").metrics if m.failed]
     assert failing and all("mechanism" not in e for m in failing for e in m.explanations)
+
+
+def test_session_rows_prove_the_headline_exactly():
+    """headline_ebvs: batch loses first_frame for 15% of firetv/4.0 sessions and publishes
+    session rows; every session that differs is the mechanism's doing, so the share is
+    counted, not fitted, and the reproduction is exact."""
+    result = run_audit(load_config(FIXTURES / "headline_ebvs" / "audit.yaml"))
+    ebvs = result.pipeline("batch").metric("ebvs_rate")
+    top = ebvs.explanations[0]
+    assert top["slice"] == {"device": "firetv", "player_version": "4.0"}
+    finding = top["mechanism"]
+    assert finding["status"] == "exact" and finding["mechanism"] == "missing_first_frame"
+    assert finding["summary"] == "reproduced exactly by first_frame lost for 15% of that slice's sessions"
+    evidence = finding["session_evidence"]
+    assert evidence["differing"] == evidence["reproduced"] > 0
+    # the fewest sessions that show it: one per distinct change of facts, each a play turned EBVS
+    shown = evidence["sessions"]
+    assert 1 <= len(shown) <= 5
+    assert all(s["golden"]["started"] == 1 and s["pipeline"]["started"] == 0 and s["pipeline"]["ebvs"] == 1
+               for s in shown)

@@ -21,7 +21,7 @@ CATALOGUE_FILE = "mechanisms.yaml"
 HOWS = ("events", "option", "facts")
 FITS = ("share", "grid")
 _ENTRY_KEYS = ("family", "how", "touches", "param", "options", "phrase", "description")
-_PARAM_KEYS = ("name", "unit", "scale", "sql_name", "option", "fit", "grid", "monotone")
+_PARAM_KEYS = ("name", "unit", "scale", "sql_name", "option", "fit", "grid")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,6 @@ class Param:
     sql_name: str | None = None     # the bound $name in the overlay (default: name)
     option: str | None = None       # a named golden option it sets (option mechanisms)
     grid: tuple[float, ...] = ()
-    monotone: bool = False          # the effect only grows towards one end of the grid
 
     @property
     def bound(self) -> str:
@@ -161,8 +160,7 @@ def _load(rules: RulesFolder) -> Catalogue:
             except (TypeError, ValueError):
                 raise doc.error((*path, "param"), "grid values and scale are numbers") from None
             param = Param(name=str(p["name"]), fit=p["fit"], unit=str(p.get("unit", "")), scale=scale,
-                          sql_name=p.get("sql_name"), option=p.get("option"), grid=grid,
-                          monotone=bool(p.get("monotone", False)))
+                          sql_name=p.get("sql_name"), option=p.get("option"), grid=grid)
             if param.option and param.option not in GoldenOptions.__dataclass_fields__:
                 raise doc.error((*path, "param", "option"), f"unknown named option {param.option!r}",
                                 "options: " + ", ".join(GoldenOptions.__dataclass_fields__))

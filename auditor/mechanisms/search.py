@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import duckdb
@@ -41,6 +41,7 @@ MIN_CLOSURE = 0.9     # a mechanism must close this share of the gap to be named
 AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) makes it ambiguous
 REPRODUCED = 0.9      # a component counts as reproduced from this closure on
 REFINE_STEPS = 5      # golden-section steps narrowing a grid fit
+PLAUSIBLE = 0.5       # a closest fit this good is checked against session rows too
 NOISE_Z = 2.0         # a share fit's misses within this many standard deviations of sampling are noise
 
 EXACT, REPRODUCED_STATUS, AMBIGUOUS, NONE = "exact", "reproduced", "ambiguous", "none"
@@ -71,11 +72,14 @@ class MechanismFinding:
     """What the search concluded for one slice's gap."""
 
     slice: Mapping[str, str | None]
-    status: str                     # exact | reproduced | ambiguous | none
+    status: str                     # exact | reproduced | ambiguous | none (exact: every cell, or
+                                    # with session rows every differing session, reproduced)
     best: Fit | None                # the named mechanism, or the closest one
     runners_up: tuple[Fit, ...] = ()
     evaluated: int = 0              # mechanisms tried
     sessions: int = 0               # sessions in the slice
+    # from the pipeline's session rows, when it publishes them (SliceVariants.session_evidence)
+    session_evidence: Mapping[str, Any] | None = None
 
     @property
     def named(self) -> str | None:
@@ -101,7 +105,8 @@ class MechanismFinding:
                 "summary": self.summary,
                 "best": None if self.best is None else self.best.to_dict(),
                 "runners_up": [f.to_dict() for f in self.runners_up],
-                "evaluated": self.evaluated, "sessions": self.sessions}
+                "evaluated": self.evaluated, "sessions": self.sessions,
+                "session_evidence": None if self.session_evidence is None else dict(self.session_evidence)}
 
 
 def _round(x: float) -> float:
@@ -185,6 +190,10 @@ class _Gap:
         err = float((miss_w / self.scale).sum())
         base = float((np.abs(gap_w) / self.scale).sum())
         closure = 1.0 - err / base if base else -math.inf
+        if sigma is not None and base:
+            # a gap the noise of the draw could make up is no proof: the part of the gap within
+            # one sd of it cannot count as closed
+            closure = min(closure, 1.0 - float((np.minimum(sigma, np.abs(gap_w)) / self.scale).sum()) / base)
         exact = bool((self.gap == pred).all() and not np.any(extra))
         quiet = ~(self.gap != 0).any(axis=1)
         moved = (np.abs(pred) / self.scale).sum() + (np.abs(extra) / self.scale).sum()
@@ -200,14 +209,6 @@ class _Gap:
                         "reproduced": bool(abs_gap and 1.0 - miss / abs_gap >= REPRODUCED)}
         return closure, exact, collateral, comps
 
-    def compatible(self, pred: np.ndarray, extra: np.ndarray, extra_windows: list) -> bool:
-        """Whether the prediction moves every component with a sizeable gap the way the gap does
-        (the screen before a grid search: a monotone mechanism at its strongest must)."""
-        gap_t = self.gap.sum(axis=0)
-        pred_t = self.by_window(pred, extra, extra_windows).sum(axis=0)
-        big = np.abs(gap_t) / self.scale >= 0.5
-        return bool(big.any() and (np.sign(pred_t[big]) == np.sign(gap_t[big])).all())
-
 
 def _int(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
@@ -220,10 +221,15 @@ def _num(x: float) -> int | float:
 def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None], *,
                  dims: Sequence[str], grain_minutes: int, golden_grain_minutes: int,
                  components: Sequence[str], options: GoldenOptions | None = None,
-                 rules: RulesFolder | None = None, catalogue: Catalogue | None = None) -> MechanismFinding | None:
+                 rules: RulesFolder | None = None, catalogue: Catalogue | None = None,
+                 session_rows: str | None = None, session_facts: Sequence[str] = ()) -> MechanismFinding | None:
     """Fit every mechanism of ``catalogue`` to the gap of ``slice_`` in ``r_joined`` (the last
     reconciliation on ``con``: ``dims`` and ``grain_minutes`` are that pipeline's,
-    ``components`` the ones it publishes). None when the slice shows no gap."""
+    ``components`` the ones it publishes). None when the slice shows no gap.
+
+    ``session_rows``: a table on ``con`` with the pipeline's session rows (``session_id``,
+    ``pipeline_rows``, the ``session_facts`` it publishes, summed per session); a named
+    mechanism then gets its session evidence."""
     cat = catalogue if catalogue is not None else load_catalogue(rules)
     gap = _Gap(con, slice_, dims, components)
     if gap.empty:
@@ -238,7 +244,22 @@ def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None
             fit = _fit(sv, mech, gap, dims, grain_ms)
             if fit is not None:
                 fits.append(fit)
-    return decide(slice_, fits, evaluated=len(cat), sessions=sessions)
+        finding = decide(slice_, fits, evaluated=len(cat), sessions=sessions)
+        if session_rows and session_facts and finding.best is not None and (
+                finding.named or finding.status == NONE and finding.best.closure >= PLAUSIBLE):
+            mech = cat.get(finding.best.mechanism)
+            evidence = sv.session_evidence(mech, finding.best.params, session_rows, session_facts)
+            finding = replace(finding, session_evidence=evidence)
+            if evidence["differing"] and evidence["reproduced"] == evidence["differing"]:
+                # every session that differs is the mechanism's doing, to the fact
+                best = finding.best
+                if mech.param is not None and mech.param.fit == "share" and evidence["variant_changes"]:
+                    # the share it hit, counted instead of fitted
+                    share = round(evidence["reproduced"] / evidence["variant_changes"], 2)
+                    params = {mech.param.name: share}
+                    best = replace(best, params=params, headline=mech.headline(params))
+                finding = replace(finding, status=EXACT, best=replace(best, exact=True))
+    return finding
 
 
 def decide(slice_: Mapping[str, str | None], fits: Sequence[Fit], *, evaluated: int = 0,
@@ -318,15 +339,6 @@ def _fit_grid(mech: Mechanism, evaluate: Callable, make: Callable, gap: _Gap) ->
         return -math.inf if f is None else f.closure
 
     grid = sorted(mech.param.grid)
-    ends = [v for v in (grid[0], grid[-1])]
-    for v in ends:
-        at(v)
-    if not any(predictions[v] is not None and _moves(predictions[v]) and gap.compatible(*predictions[v])
-               for v in ends) and mech.param.monotone:
-        # a monotone mechanism that at neither end of its range moves the gap's components
-        # the gap's way cannot reproduce it anywhere in between
-        fits = [f for f in (cache[v] for v in ends) if f is not None]
-        return max(fits, key=lambda f: f.closure) if fits else None
     scores = [closure(v) for v in grid]
     if all(s == -math.inf for s in scores):
         return None

@@ -158,6 +158,53 @@ class SliceVariants:
             JOIN g_attrs a USING (sk)
             GROUP BY ALL""").to_arrow_table()
 
+    def session_evidence(self, mechanism: Mechanism, params: Mapping[str, float] | None, session_rows: str,
+                         facts: Sequence[str], *, limit: int = 5) -> dict:
+        """RATest-style evidence from a pipeline's session rows (table ``session_rows``:
+        ``session_id``, ``pipeline_rows`` and summed ``facts``, the audited windows only):
+        among the slice's sessions golden counts in ``g_sessions``, those whose facts
+        differ between golden and the pipeline (``differing``), how many of them the
+        mechanism (at full strength) reproduces to the fact (``reproduced``), how many it
+        changes at all (``variant_changes``), and the fewest sessions that show it: one per
+        distinct way the facts changed, up to ``limit``."""
+        full = {mechanism.param.name: 1.0} if mechanism.param and mechanism.param.fit == "share" else params
+        self.delta(mechanism, full, dims=(), grain_ms=self.grain_ms, share=1.0)
+        fs = [f for f in facts if f in SESSION_FACTS]
+        variant = ", ".join(f"sum({f}) AS {f}" for f in fs)
+        rows = self.con.execute(f"""
+            WITH g AS (SELECT s.sk, a.session_id, {', '.join('s.' + f for f in fs)}
+                       FROM {self.tag}_slice s JOIN g_attrs a USING (sk)
+                       WHERE a.session_id IN (SELECT session_id FROM g_sessions)),
+                 v AS (SELECT sk, {variant} FROM {self.tag}_out GROUP BY sk),
+                 touched AS (SELECT sk FROM {self.tag}_in)
+            SELECT g.session_id, coalesce(p.pipeline_rows, 0),
+                   {', '.join(f'g.{f}' for f in fs)},
+                   {', '.join(f'coalesce(p.{quote_ident(f)}, 0)' for f in fs)},
+                   {', '.join(f'CASE WHEN g.sk IN (SELECT sk FROM touched) THEN coalesce(v.{f}, 0) ELSE g.{f} END' for f in fs)}
+            FROM g
+            LEFT JOIN {quote_ident(session_rows)} p ON p.session_id = g.session_id
+            LEFT JOIN v ON v.sk = g.sk
+            ORDER BY g.session_id""").fetchall()
+        n = len(fs)
+        differing = reproduced = changes = 0
+        shown: dict[tuple, dict] = {}
+        for r in rows:
+            golden, pipe, var = r[2:2 + n], r[2 + n:2 + 2 * n], r[2 + 2 * n:]
+            changes += tuple(var) != tuple(golden)
+            if tuple(golden) == tuple(pipe):
+                continue
+            differing += 1
+            if tuple(var) != tuple(pipe):
+                continue
+            reproduced += 1
+            changed = tuple((f, (p > g) - (p < g)) for f, g, p in zip(fs, golden, pipe) if g != p)
+            if changed not in shown and len(shown) < limit:
+                shown[changed] = {"session_id": r[0], "pipeline_rows": r[1],
+                                  "golden": {f: g for f, g, p in zip(fs, golden, pipe) if g != p},
+                                  "pipeline": {f: p for f, g, p in zip(fs, golden, pipe) if g != p}}
+        return {"differing": differing, "reproduced": reproduced, "variant_changes": changes,
+                "sessions": list(shown.values())}
+
     def delta_squares(self, *, grain_ms: int) -> pa.Table:
         """After :meth:`delta`: per window (on ``grain_ms``) the sum over sessions of each
         component's squared per-session change, the variance scale of hitting a random
