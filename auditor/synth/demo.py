@@ -86,6 +86,9 @@ def describe(outcome: DemoOutcome) -> str:
         share = metric.explanations[0].get("share_of_gap")
         where = numbers.slice_text(outcome.top_slice)
         lines.append(f"explained by: {where}" + (f" ({numbers.share(share)} of the gap)" if share is not None else ""))
+        mechanism = metric.explanations[0].get("mechanism")
+        if mechanism:
+            lines.append(f"mechanism: {mechanism['summary']}")
     for v in outcome.result.verdicts:
         if v.off:
             lines.append(f"  {v.metric}: {v.summary}")
