@@ -42,6 +42,7 @@ AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) m
 REPRODUCED = 0.9      # a component counts as reproduced from this closure on
 REFINE_STEPS = 5      # golden-section steps narrowing a grid fit
 PLAUSIBLE = 0.5       # a closest fit this good is checked against session rows too
+MIN_Z = 5.0           # a share fit needs a gap this many sd beyond the noise of a random draw
 NOISE_Z = 2.0         # a share fit's misses within this many standard deviations of sampling are noise
 
 EXACT, REPRODUCED_STATUS, AMBIGUOUS, NONE = "exact", "reproduced", "ambiguous", "none"
@@ -191,9 +192,13 @@ class _Gap:
         base = float((np.abs(gap_w) / self.scale).sum())
         closure = 1.0 - err / base if base else -math.inf
         if sigma is not None and base:
-            # a gap the noise of the draw could make up is no proof: the part of the gap within
-            # one sd of it cannot count as closed
-            closure = min(closure, 1.0 - float((np.minimum(sigma, np.abs(gap_w)) / self.scale).sum()) / base)
+            # a gap the noise of the draw could make up is no proof: the parts of the gap beyond
+            # 2 sd of it must add up to strong evidence (a combined z of MIN_Z), else nothing
+            # counts as closed
+            signal = np.abs(gap_w) > NOISE_Z * sigma
+            z = np.abs(gap_w[signal]) / np.maximum(sigma[signal], 1e-9)
+            if float(np.sqrt((z ** 2).sum())) < MIN_Z:
+                closure = min(closure, 0.0)
         exact = bool((self.gap == pred).all() and not np.any(extra))
         quiet = ~(self.gap != 0).any(axis=1)
         moved = (np.abs(pred) / self.scale).sum() + (np.abs(extra) / self.scale).sum()
@@ -297,23 +302,27 @@ def _fit(sv: SliceVariants, mech: Mechanism, gap: _Gap, dims: Sequence[str], gra
         pred, extra, extra_w = evaluate({name: 1.0}, share=1.0)
         if not _moves((pred, extra, extra_w)):
             return None
-        # the share that fits the per-window totals best (least squares, components scaled)
+        # which sessions were hit is unknown: a share s of them hit at random moves the
+        # components by s x the full change, give or take the noise of the draw
+        sq = sv.delta_squares(grain_ms=grain_ms)
+        var = np.zeros((len(gap.window_list), len(gap.components)))
+        for w, row in zip(sq.column("window_ms").to_pylist(),
+                          np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
+                                   dtype="float64").T):
+            if w in gap.window_pos:
+                var[gap.window_pos[w]] = np.nan_to_num(row)
+
+        def sigma(share: float):
+            return None if share >= 1 else np.sqrt(var * share * (1 - share))
+        # the share by least squares per window and component, each weighted by the inverse of
+        # its sampling variance (the variance's s(1-s) is common to all and cancels)
         gap_w = gap.by_window(gap.gap, np.zeros((0, len(gap.components))), [])
         pred_w = gap.by_window(pred, extra, extra_w)
-        w = 1.0 / gap.scale ** 2
+        w = 1.0 / np.maximum(var, 1.0)
         denom = float((pred_w ** 2 * w).sum())
-        s = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
-        s = min(max(round(s, 2), 0.01), 1.0)
-        sigma = None
-        if s < 1:   # which sessions were hit is unknown: allow the noise of a random draw
-            sq = sv.delta_squares(grain_ms=grain_ms)
-            sigma = np.zeros_like(pred_w)
-            for w, row in zip(sq.column("window_ms").to_pylist(),
-                              np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
-                                       dtype="float64").T):
-                if w in gap.window_pos:
-                    sigma[gap.window_pos[w]] = np.sqrt(np.nan_to_num(row) * s * (1 - s))
-        return make({name: s}, (pred * s, extra * s, extra_w), sigma)
+        share = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
+        share = min(max(round(share, 2), 0.01), 1.0)
+        return make({name: share}, (pred * share, extra * share, extra_w), sigma(share))
     return _fit_grid(mech, evaluate, make, gap)
 
 
