@@ -175,15 +175,13 @@ def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], 
         for f in recompute:
             touched |= slice_mask(events, f.slice)
         view = events.filter(touched)
-        # every touched session is recomputed, also one whose events the faults remove
-        # entirely (a session that arrives wholly after the watermark is lost, not kept)
-        ids = pc.unique(view["session_id"])
         for f in faults:
             if f.kind in EVENT_FAULTS:
                 hit = slice_mask(view, f.slice)
                 view = pa.concat_tables([view.filter(~hit), EVENT_FAULTS[f.kind](view.filter(hit), f)])
         redone = _recompute(view, [f for f in faults if f.kind in OPTION_FAULTS], sessions.schema,
                             window_minutes, base.options, rules)
+        ids = pc.unique(view["session_id"])
         keep = pc.invert(pc.is_in(sessions["session_id"], ids))
         sessions = pa.concat_tables([sessions.filter(keep), redone])
     for f in faults:
