@@ -109,8 +109,7 @@ def test_every_view_names_the_mechanism(duplicates_result):
     jsonschema.validate(report, report_schema())
     assert said in render_markdown(duplicates_result)
     html = render_html(duplicates_result)
-    assert said in html and "<strong>Mechanism</strong> (country=br)" in html
-    assert "duplicates_not_removed" in html
+    assert f'<p class="mechanism exact">Mechanism: <b>{said}' in html   # on the root-cause card
 
 
 def test_explain_names_the_mechanism_in_text_and_json():
