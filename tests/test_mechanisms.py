@@ -75,9 +75,10 @@ def test_golden_under_a_late_cut_moves_what_the_watermark_drops(golden_con):
     # only android cells move
     changed = {k for k in golden.keys() | strict.keys() if golden.get(k) != strict.get(k)}
     assert changed and all(k[DIMS.index("device") + 1] == "android" for k in changed)
-    # the published streaming output is the same cut (close: the generator cuts rows, not sessions)
+    # the published streaming output is the fixture's cut (every session, 120 s), exactly
     published = _cells(pq.read_table(FIXTURES / "streaming_watermark" / "streaming.parquet"))
-    assert sum(strict.get(k) != published.get(k) for k in strict.keys() | published.keys()) <= 3
+    assert published == _cells(golden_under(con, "late_events_dropped", {"watermark_s": 120}, dims=DIMS,
+                                            grain_minutes=60))
 
 
 def test_golden_under_a_share_hits_that_share_of_the_slice(golden_con):

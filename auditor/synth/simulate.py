@@ -175,13 +175,15 @@ def simulate_pipeline(pipeline: str, events: pa.Table, faults: Sequence[Fault], 
         for f in recompute:
             touched |= slice_mask(events, f.slice)
         view = events.filter(touched)
+        # every session of the slices is recomputed, also one whose events a fault removed
+        # entirely (a session whose only events arrived late is lost, not kept as golden)
+        ids = pc.unique(view["session_id"])
         for f in faults:
             if f.kind in EVENT_FAULTS:
                 hit = slice_mask(view, f.slice)
                 view = pa.concat_tables([view.filter(~hit), EVENT_FAULTS[f.kind](view.filter(hit), f)])
         redone = _recompute(view, [f for f in faults if f.kind in OPTION_FAULTS], sessions.schema,
                             window_minutes, base.options, rules)
-        ids = pc.unique(view["session_id"])
         keep = pc.invert(pc.is_in(sessions["session_id"], ids))
         sessions = pa.concat_tables([sessions.filter(keep), redone])
     for f in faults:
