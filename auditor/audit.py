@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from auditor import __version__
 from auditor.config import AuditConfig
+from auditor.deviations import create_expected, golden_under_each, split_gap
 from auditor.errors import ConfigError, InputError
 from auditor.findings import FAIL, PASS, AuditResult, PipelineResult, Verdict
 from auditor.golden.calculator import COMPONENTS, compute_golden, connect
@@ -94,7 +95,24 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
     con = con or connect()
     quality = None
     try:
-        golden_stats = _load_golden(con, config, audited, base, say)
+        declared = [(i, p) for i, p in enumerate(config.pipelines, 1) if p.deviations]
+        parts: dict[int, list[list[pa.Table]]] = {i: [[] for _ in p.deviations] for i, p in declared}
+
+        def under_deviations(run: Sequence[Window]) -> None:
+            for i, p in declared:
+                say(f"[deviations] golden under {p.name}'s declared "
+                    + ", ".join(d.label() for d in p.deviations))
+                tables = golden_under_each(con, p.deviations, dims=config.dimensions, grain_minutes=base,
+                                           window_ms_from=run[0].start_ms, window_ms_to=run[-1].end_ms,
+                                           options=config.golden_options)
+                for k, table in enumerate(tables):
+                    parts[i][k].append(table)
+
+        golden_stats = _load_golden(con, config, audited, base, say,
+                                    after_run=under_deviations if declared else None)
+        for i, p in declared:
+            create_expected(con, f"r_expected_{i}", [pa.concat_tables(t) for t in parts[i]],
+                            config.dimensions)
         empty = check_empty_windows(con, config, audited, allow_empty=allow_empty,
                                     key="--window" if windows else "window.start")
         if rules is not None:
@@ -102,12 +120,20 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
         results = []
         for i, pipeline in enumerate(config.pipelines, 1):
             say(f"[{i}/{len(config.pipelines)}] reconciling {pipeline.name} ({pipeline.source.describe()})")
-            result = reconcile_pipeline(
-                con, pipeline, index=i, dims=pipeline.dimensions if pipeline.dimensions is not None
-                else config.dimensions, grain_minutes=grains[pipeline.name], windows=audited,
-                window_minutes=config.window_minutes,
-                tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(p.name, m, p.tolerances),
-                explain=explain, per_window=per_window)
+            kwargs = dict(index=i, dims=pipeline.dimensions if pipeline.dimensions is not None
+                          else config.dimensions, grain_minutes=grains[pipeline.name], windows=audited,
+                          window_minutes=config.window_minutes,
+                          tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(
+                              p.name, m, p.tolerances))
+            if pipeline.deviations:
+                # the whole gap (against golden) first, then the judged one (against golden
+                # under the declarations), so r_joined is the judged comparison's
+                whole = reconcile_pipeline(con, pipeline, explain=False, **kwargs)
+                result = reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
+                                            golden_table=f"r_expected_{i}", **kwargs)
+                result = split_gap(result, whole, pipeline.deviations)
+            else:
+                result = reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window, **kwargs)
             if quality is not None:
                 result = _annotate(con, result, quality, rules)
             if explain and config.mechanisms and any(m.failed for m in result.metrics):
@@ -251,10 +277,12 @@ def _session_rows(con: duckdb.DuckDBPyConnection, config: AuditConfig, pipeline:
 
 
 def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: Sequence[Window],
-                 grain: int, say: Progress, session_facts: list[pa.Table] | None = None) -> dict[str, int]:
+                 grain: int, say: Progress, session_facts: list[pa.Table] | None = None,
+                 after_run: Callable[[Sequence[Window]], None] | None = None) -> dict[str, int]:
     """Golden at ``grain`` minutes for every audited window, into table ``r_golden`` (and the
     windows' starts into ``r_windows``); with a ``session_facts`` list, golden's per-session
-    facts of each run are appended to it."""
+    facts of each run are appended to it. ``after_run(run)`` is called after each
+    contiguous run of windows, while golden's tables of that run are on ``con``."""
     tables, events, sessions = [], 0, 0
     runs = contiguous_runs(audited)
     for k, run in enumerate(runs, 1):
@@ -269,6 +297,8 @@ def _load_golden(con: duckdb.DuckDBPyConnection, config: AuditConfig, audited: S
         events = max(events, golden.stats.get("events", 0))
         sessions += golden.stats.get("sessions", 0)
         tables.append(golden.aggregates.select(["window_start", *config.dimensions, *COMPONENTS]))
+        if after_run is not None:
+            after_run(run)
         say(f"[golden {k}/{len(runs)}] {golden.stats.get('sessions', 0)} sessions in {span}")
     con.register("r_golden_src", pa.concat_tables(tables))
     cols = ", ".join(quote_ident(c) for c in (*config.dimensions, *COMPONENTS))

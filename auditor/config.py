@@ -14,6 +14,8 @@ Relative paths resolve against the folder of audit.yaml. Connection strings
       batch: {duckdb: warehouse.duckdb, table: qoe_hourly,
               columns: {attempts: n_attempts}, metrics: [attempts, ebvs_rate]}
       legacy: {url: "postgresql+psycopg://${PG_USER}@db/qoe", query: "SELECT ..."}
+      # known deviations, judged apart (docs/deviations.md):
+      #   deviations: [{mechanism: late_events_dropped, params: {watermark_s: 120}}]
     rules: rules/        # optional: tolerances.yaml / quality.yaml overriding the shipped defaults
     gate: {corpus: [sample.parquet]}   # optional: events `auditor gate` adds to its corpus
     report: {templates: reports/templates/}   # optional: the team's own report templates
@@ -35,6 +37,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from auditor.deviations import Deviation, parse_deviations
 from auditor.golden.events import DEFAULT_DIMS, CatalogTable, EventMapping
 from auditor.golden.calculator import COMPONENTS, GoldenOptions, check_dims, default_options
 from auditor.errors import ConfigError
@@ -49,7 +52,7 @@ from auditor.yamldoc import Path, YamlDoc, load_yaml
 TOP_KEYS = ("events", "mapping", "window", "dimensions", "pipelines", "rules", "golden", "quality",
             "gate", "history", "report", "engine", "mechanisms")
 PIPELINE_KEYS = ("path", "format", "duckdb", "url", "table", "query", "columns", "grain",
-                 "dimensions", "metrics", "sessions", "tolerances", "late_arrival")
+                 "dimensions", "metrics", "sessions", "tolerances", "late_arrival", "deviations")
 FILE_FORMATS = ("parquet", "csv", "json")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -94,6 +97,8 @@ class PipelineConfig:
     sessions: str | None = None                # session-level rows (used by `auditor explain`)
     tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
     late_arrival_minutes: int = 0              # a window stays provisional this long after its end
+    # known deviations from golden, declared on purpose (docs/deviations.md)
+    deviations: tuple[Deviation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -448,9 +453,10 @@ def _pipeline(doc: YamlDoc, name: str, spec: Any, audit_dims: tuple[str, ...],
         except ConfigError as exc:
             raise doc.error((*base, "late_arrival"), exc.message,
                             "how long after a window ends its data can still change, e.g. 6h or 2d") from None
+    deviations = parse_deviations(doc, (*base, "deviations"), spec.get("deviations"), audit_dims)
     return PipelineConfig(name=name, source=source, columns=dict(columns), grain_minutes=grain,
                           dimensions=dims, metrics=metrics, sessions=sessions, tolerances=tolerances,
-                          late_arrival_minutes=late)
+                          late_arrival_minutes=late, deviations=deviations)
 
 
 def _source(doc: YamlDoc, base: Path, spec: Mapping, engine: str = "duckdb") -> SourceSpec:

@@ -119,6 +119,65 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class GapSplit:
+    """A metric's gap split by the pipeline's declared deviations (docs/deviations.md).
+
+    ``golden`` is the definition's value, ``expected`` golden's under the declared
+    deviations, ``candidate`` the pipeline's: the expected part of the gap is
+    ``expected - golden``, the unexplained remainder ``candidate - expected``, and only
+    the remainder is judged. ``status_without`` is the verdict the whole gap would get.
+    """
+
+    golden: float | None
+    expected: float | None
+    candidate: float | None
+    golden_num: int | None = None
+    golden_den: int | None = None
+    expected_num: int | None = None
+    expected_den: int | None = None
+    status_without: str = PASS
+
+    @property
+    def gap(self) -> float | None:
+        return _minus(self.candidate, self.golden)
+
+    @property
+    def expected_diff(self) -> float | None:
+        return _minus(self.expected, self.golden)
+
+    @property
+    def remainder_diff(self) -> float | None:
+        return _minus(self.candidate, self.expected)
+
+    @property
+    def expected_share(self) -> float | None:
+        """The part of the gap the declarations account for (1.0 = all of it; None: no gap)."""
+        gap, part = self.gap, self.expected_diff
+        return None if not gap or part is None else part / gap
+
+    @property
+    def exact(self) -> bool:
+        """The declarations reproduce the pipeline's value exactly (remainder 0, gap not 0)."""
+        return bool(self.gap) and self.remainder_diff == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        share = self.expected_share
+        out = {"golden": self.golden, "expected": self.expected, "candidate": self.candidate,
+               "gap": self.gap, "expected_diff": self.expected_diff,
+               "remainder_diff": self.remainder_diff, "expected_share": share,
+               "remainder_share": None if share is None else 1.0 - share, "exact": self.exact,
+               "golden_num": self.golden_num, "golden_den": self.golden_den,
+               "expected_num": self.expected_num, "expected_den": self.expected_den,
+               "status_without": self.status_without}
+        return {k: json_value(v) for k, v in out.items()}
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    a, b = _num(a), _num(b)
+    return None if a is None or b is None else a - b
+
+
+@dataclass(frozen=True)
 class MetricResult:
     metric: str
     unit: str
@@ -141,6 +200,9 @@ class MetricResult:
     # the mechanism search on the gap no slice explains (docs/mechanisms.md#the-search); an
     # explained gap carries its finding in each explanation's ``mechanism``
     mechanism: Mapping[str, Any] | None = None
+    # with declared deviations: the comparison above is against golden under them, and
+    # this splits the whole gap into expected part and remainder
+    deviation: GapSplit | None = None
 
     @property
     def failed(self) -> bool:
@@ -160,6 +222,7 @@ class PipelineResult:
     rows_golden_only: int = 0
     rows_candidate_only: int = 0
     window_rows: tuple[int, ...] = ()    # rows published per audited window (0: window not published)
+    deviations: tuple[Mapping[str, Any], ...] = ()   # declared in audit.yaml (Deviation.to_dict)
 
     def metric(self, name: str) -> MetricResult | None:
         return next((m for m in self.metrics if m.metric == name), None)

@@ -41,8 +41,9 @@ def reconcile_pipeline(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig,
                        dims: Sequence[str], grain_minutes: int, windows: Sequence[Window],
                        window_minutes: int, tolerance_for: Callable[[str], Tolerance],
                        explain: bool = True, max_slices: int = MAX_SLICES,
-                       per_window: bool = False) -> PipelineResult:
-    """Compare ``pipeline`` with golden (table ``r_golden``) over ``windows``.
+                       per_window: bool = False, golden_table: str = "r_golden") -> PipelineResult:
+    """Compare ``pipeline`` with golden (table ``r_golden``, or ``golden_table`` of the same
+    shape: golden under the pipeline's declared deviations) over ``windows``.
 
     With ``per_window`` a failing metric's gap is also explained window by window
     (``MetricResult.window_explanations``: what the run history keys its findings on)."""
@@ -56,7 +57,7 @@ def reconcile_pipeline(con: duckdb.DuckDBPyConnection, pipeline: PipelineConfig,
     value_cols = [m for m, how in layout.metrics.items() if how == "value"]
     golden_components = sorted({c for m in layout.metrics for c in catalogue()[m].components})
     run_rule(con, "reconcile/join.sql", {"grain_ms": grain_ms, "window_ms": window_ms},
-             dims=list(dims), golden_components=golden_components, candidate=cand,
+             dims=list(dims), golden_components=golden_components, candidate=cand, golden=golden_table,
              candidate_columns=[*layout.components, *value_cols])
     order = ", ".join(["window_ms", *map(quote_ident, dims)])
     joined = con.sql(f"SELECT * FROM r_joined ORDER BY {order} NULLS LAST").to_arrow_table()

@@ -30,7 +30,9 @@ def metric_dict(m: MetricResult) -> dict[str, Any]:
             "slices": [s.to_dict() for s in m.slices],
             "explanations": [{k: json_value(v) for k, v in e.items()} for e in m.explanations],
             "note": m.note,
-            "mechanism": None if m.mechanism is None else {k: json_value(v) for k, v in m.mechanism.items()}}
+            "mechanism": None if m.mechanism is None else {k: json_value(v) for k, v in m.mechanism.items()},
+            # only for a pipeline with declared deviations (docs/deviations.md)
+            **({"deviation": m.deviation.to_dict()} if m.deviation is not None else {})}
 
 
 def pipeline_dict(p: PipelineResult) -> dict[str, Any]:
@@ -38,7 +40,8 @@ def pipeline_dict(p: PipelineResult) -> dict[str, Any]:
             "dimensions": list(p.dimensions),
             "rows": {"read": p.rows_read, "outside_windows": p.rows_outside_windows,
                      "golden_only": p.rows_golden_only, "candidate_only": p.rows_candidate_only},
-            "metrics": [metric_dict(m) for m in p.metrics]}
+            "metrics": [metric_dict(m) for m in p.metrics],
+            **({"deviations": [dict(d) for d in p.deviations]} if p.deviations else {})}
 
 
 def report_dict(result: AuditResult) -> dict[str, Any]:

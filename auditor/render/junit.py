@@ -45,6 +45,18 @@ def _failure_text(m: MetricResult) -> str:
     return "\n".join(lines)
 
 
+def _deviation_text(m: MetricResult) -> str:
+    """The whole gap split by the pipeline's declared deviations (docs/deviations.md)."""
+    d = m.deviation
+    share = f" ({numbers.share(d.expected_share)} of the gap)" if d.expected_share is not None else ""
+    judged = ("reproduced exactly" if d.exact else
+              f"remainder {numbers.delta(d.remainder_diff, m.unit)}, the only part judged")
+    return (f"declared deviations: golden {numbers.value(d.golden, m.unit)}, expected "
+            f"{numbers.value(d.expected, m.unit)}, candidate {numbers.value(d.candidate, m.unit)}; "
+            f"expected part {numbers.delta(d.expected_diff, m.unit)}{share}, {judged}"
+            + (f"; {d.status_without} without the declarations" if d.status_without != m.status else ""))
+
+
 def render_junit(result: AuditResult) -> str:
     suites = ET.Element("testsuites", name="auditor run")
     for p in result.pipelines:
@@ -63,6 +75,8 @@ def render_junit(result: AuditResult) -> str:
                            f"{_size(m)})")
                 failure = ET.SubElement(case, "failure", message=message, type="discrepancy")
                 failure.text = _failure_text(m)
+            if m.deviation is not None and (m.deviation.gap or m.deviation.expected_diff):
+                ET.SubElement(case, "system-out").text = _deviation_text(m)
     total = sum(int(s.get("tests")) for s in suites)
     suites.set("tests", str(total))
     suites.set("failures", str(sum(int(s.get("failures")) for s in suites)))

@@ -2,7 +2,8 @@
 -- pipeline published for the audited windows. Slices are joined with
 -- IS NOT DISTINCT FROM: a null dimension value is a slice of its own
 -- (docs/definitions.md#session-attributes). Rows present on one side only keep nulls on the other.
--- Tables: r_golden (window_ms, <audit dims>, components), r_windows (start_ms),
+-- Tables: r_golden (window_ms, <audit dims>, components; or the table named by `golden`:
+-- golden under a pipeline's declared deviations), r_windows (start_ms),
 -- the candidate table named by `candidate` (sources.load_candidate).
 -- Parameters: $grain_ms (the pipeline's grain), $window_ms (the audit window length).
 CREATE OR REPLACE TEMP TABLE r_joined AS
@@ -11,7 +12,7 @@ WITH g AS (
     {%- for c in golden_components %},
         sum({{ c | ident }})::BIGINT AS {{ c | ident }}
     {%- endfor %}
-    FROM r_golden
+    FROM {{ (golden | default('r_golden')) | ident }}
     GROUP BY ALL
 ), c AS (
     SELECT *
