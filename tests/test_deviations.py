@@ -187,3 +187,35 @@ def test_the_split_is_visible_in_a_real_browser(tmp_path, capsys):
         finally:
             browser.close()
     assert (tmp_path / "deviations.png").stat().st_size > 10_000
+
+
+def test_two_declarations_on_disjoint_slices_over_separate_windows_reproduce_exactly(tmp_path):
+    # two runs of windows (14:00 and 16:00, not contiguous) and two declared mechanisms on
+    # different devices: their changes add up cell by cell, so the pipeline is reproduced
+    from auditor.audit import run_audit
+    from auditor.config import load_config
+    from auditor.synth.dataset import write_dataset
+    from auditor.synth.faults import parse_fault
+
+    write_dataset(tmp_path, sessions=2000, seed=5, windows=3, batch_sessions=False, faults=[
+        parse_fault("streaming/late_events_dropped:device=android:120"),
+        parse_fault("streaming/missing_first_frame:device=roku")])
+    config = yaml.safe_load((tmp_path / "audit.yaml").read_text())
+    config["quality"] = False
+    config["pipelines"]["streaming"]["deviations"] = [
+        {"mechanism": "late_events_dropped", "params": {"watermark_s": 120}, "slice": {"device": "android"}},
+        {"mechanism": "missing_first_frame", "slice": {"device": "roku"}}]
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(config))
+    windows = ["2025-03-20T14:00:00Z/PT1H", "2025-03-20T16:00:00Z/PT1H"]
+    result = run_audit(load_config(tmp_path / "audit.yaml"), windows)
+    streaming = result.pipeline("streaming")
+    assert streaming.status == "pass"
+    moved = [m for m in streaming.metrics if m.deviation.gap]
+    assert {"ebvs_rate", "plays", "play_minutes"} <= {m.metric for m in moved}
+    assert all(m.deviation.exact and m.deviation.status_without == "fail" for m in moved)
+    # one declaration alone leaves the other fault as the remainder
+    config["pipelines"]["streaming"]["deviations"] = config["pipelines"]["streaming"]["deviations"][:1]
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(config))
+    partial = run_audit(load_config(tmp_path / "audit.yaml"), windows).pipeline("streaming")
+    ebvs = partial.metric("ebvs_rate")
+    assert ebvs.failed and ebvs.explanations[0]["slice"].get("device") == "roku"
