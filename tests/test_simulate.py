@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from auditor.golden import calculator as golden
@@ -103,3 +104,18 @@ def test_share_selects_a_stable_fraction_of_sessions(events, base):
     lost = np.sum(g["started"].to_numpy() - p["started"].to_numpy())
     assert 0.22 < lost / g["started"].to_numpy().sum() < 0.38
     assert simulate_pipeline("batch", events, [f], base).sessions.equals(p)
+
+
+def test_a_session_whose_every_event_a_fault_drops_is_lost(events, base):
+    # the watermark pipeline cannot count a session it never saw: a session whose events
+    # all arrived late is gone from its output, not kept with golden's facts
+    late = pc.greater(pc.subtract(events["received_at"].cast(pa.int64()), events["ts"].cast(pa.int64())),
+                      120_000)
+    per_session: dict[str, list[bool]] = {}
+    for sid, is_late in zip(events["session_id"].to_pylist(), late.to_pylist()):
+        per_session.setdefault(sid, []).append(bool(is_late))
+    all_late = {sid for sid, flags in per_session.items() if all(flags)}
+    counted = set(base.sessions["session_id"].to_pylist())
+    assert all_late & counted, "the generated events need a counted session whose every event is late"
+    pub = simulate_pipeline("streaming", events, [parse_fault("streaming/late_events_dropped:*:120")], base)
+    assert not all_late & set(pub.sessions["session_id"].to_pylist())
