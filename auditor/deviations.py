@@ -15,11 +15,11 @@ slice::
             reason: the job's watermark is 120 s by design
 
 Golden for that pipeline is then also computed under its declarations
-(:func:`expected_golden`, through :func:`auditor.mechanisms.golden_under` on
-the connection golden ran on), the pipeline is judged against that
-*expected* golden, and the report splits each metric's gap into the expected
-part (expected - golden) and the unexplained remainder (candidate -
-expected). Only the remainder can fail.
+(:func:`golden_under_each`, through :func:`auditor.mechanisms.golden_under` on
+the connection golden ran on, then :func:`create_expected`), the pipeline is
+judged against that *expected* golden, and :func:`split_gap` splits each
+metric's gap into the expected part (expected - golden) and the unexplained
+remainder (candidate - expected). Only the remainder can fail.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def _slice(doc: YamlDoc, path: Path, value: Any, dims: Sequence[str]) -> dict[st
     doc.check_keys(path, value, list(dims))
     out = {}
     for dim, v in value.items():
-        if v is not None and not isinstance(v, (str, int, float)) or isinstance(v, bool):
+        if isinstance(v, bool) or (v is not None and not isinstance(v, (str, int, float))):
             raise doc.error((*path, dim), f"a slice value is text or null, got {v!r}",
                             "e.g. slice: {device: android}")
         out[str(dim)] = None if v is None else str(v)
