@@ -51,10 +51,10 @@ class Deviation:
     reason: str | None = None
 
     def label(self) -> str:
-        """``late_events_dropped(watermark_s=120)`` and ``on device=android`` when sliced."""
+        """``late_events_dropped(watermark_s=120)``, ``preroll_exit_not_ebvs on device=smart_tv``."""
         params = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         where = " & ".join(f"{d}={'null' if v is None else v}" for d, v in self.slice.items())
-        return f"{self.mechanism}({params})" + (f" on {where}" if where else "")
+        return self.mechanism + (f"({params})" if params else "") + (f" on {where}" if where else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"mechanism": self.mechanism, "params": dict(self.params), "slice": dict(self.slice),
