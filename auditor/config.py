@@ -192,6 +192,11 @@ def load_config(path: str | os.PathLike, *, engine: str | None = None) -> AuditC
         raise doc.error(("pipelines",), "pipelines must map each pipeline's name to its source",
                         "e.g. pipelines: {batch: {path: out/batch.parquet}}")
     pipelines = tuple(_pipeline(doc, str(name), spec, dims, engine) for name, spec in pipes.items())
+    declaring = [p.name for p in pipelines if p.deviations]
+    if engine == "spark" and declaring:
+        raise doc.error(("pipelines", declaring[0], "deviations"),
+                        "declared deviations are computed on the DuckDB engine only",
+                        "run this audit with engine: duckdb, or leave deviations: out (docs/deviations.md)")
     unknown = set(rules.pipelines) - {p.name for p in pipelines}
     if unknown:
         raise ConfigError(f"tolerances name pipelines that audit.yaml does not configure: {sorted(unknown)}",
