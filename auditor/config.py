@@ -204,10 +204,15 @@ def load_config(path: str | os.PathLike, *, engine: str | None = None) -> AuditC
                           hint="configured: " + ", ".join(p.name for p in pipelines))
     gate_corpus, gate_fixtures = _gate(doc, data.get("gate"))
     report_templates = _report(doc, data.get("report"))
-    mechanisms = data.get("mechanisms", True)
+    mechanisms = data.get("mechanisms", engine != "spark")
     if not isinstance(mechanisms, bool):
         raise doc.error(("mechanisms",), "mechanisms is true or false",
                         "false turns the mechanism search off (docs/mechanisms.md#the-search)")
+    if engine == "spark" and mechanisms:
+        # the search reruns golden variants on the DuckDB connection's loaded tables
+        raise doc.error(("mechanisms",), "the mechanism search runs on the DuckDB engine only",
+                        "leave mechanisms: out (off with engine: spark) or set mechanisms: false; "
+                        "rerun the failing window with engine: duckdb to name the mechanism (docs/spark.md)")
     return AuditConfig(events=events, pipelines=pipelines, dimensions=dims,
                        window_minutes=window_minutes, window_start=window_start, mapping=mapping,
                        golden_options=options, tolerance_rules=rules, quality_rules=quality,

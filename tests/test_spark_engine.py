@@ -36,9 +36,10 @@ def test_run_without_java_exits_2_with_a_hint(capsys, monkeypatch, workdir):
     ({"engine": "presto"}, "engine must be duckdb or spark"),
     ({"engine": "spark", "quality": True}, "the data-quality checks run on the DuckDB engine only"),
     ({"engine": "spark", "quality": {"engine": "builtin"}}, "DuckDB engine only"),
+    ({"engine": "spark", "mechanisms": True}, "the mechanism search runs on the DuckDB engine only"),
     ({"events": {"table": "raw.events"}}, "events from a catalog table are read by engine: spark"),
     ({"engine": "spark", "events": {"table": ""}}, "expected a table name"),
-], ids=["unknown-engine", "quality-on-spark", "quality-mapping-on-spark", "table-on-duckdb",
+], ids=["unknown-engine", "quality-on-spark", "quality-mapping-on-spark", "mechanisms-on-spark", "table-on-duckdb",
         "empty-table-name"])
 def test_engine_keys_are_checked(capsys, workdir, top, message):
     config = write_config(workdir, {"batch": {"path": "events.parquet"}}, **top)
@@ -47,13 +48,14 @@ def test_engine_keys_are_checked(capsys, workdir, top, message):
     assert message in err and "hint:" in err
 
 
-def test_engine_spark_turns_the_duckdb_only_quality_checks_off(workdir):
+def test_engine_spark_turns_the_duckdb_only_quality_checks_and_mechanisms_off(workdir):
     from auditor.config import load_config
 
     config = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark")
     loaded = load_config(config)
-    assert loaded.engine == "spark" and loaded.quality_rules is None
-    assert load_config(config, engine="duckdb").quality_rules is not None  # --engine wins
+    assert loaded.engine == "spark" and loaded.quality_rules is None and not loaded.mechanisms
+    on_duckdb = load_config(config, engine="duckdb")  # --engine wins
+    assert on_duckdb.quality_rules is not None and on_duckdb.mechanisms
     table = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark",
                          events={"table": "raw.events"})
     assert str(load_config(table).events) == "raw.events"
