@@ -156,6 +156,8 @@ def test_the_report_renders_in_chromium_without_errors_or_network(fortnight, tmp
         assert charts.first.locator("path.line").count() == 2
         # headline and the status heatmap in the first screen
         assert page.locator("svg.heat").bounding_box()["y"] < 900
+        # no horizontal scroll at 1280 px: a wide findings table scrolls inside its own box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert shot.stat().st_size > 10_000
 
 
