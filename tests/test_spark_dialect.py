@@ -78,6 +78,21 @@ def test_statements_become_what_spark_can_do():
     assert "MATERIALIZED" not in one("WITH r AS MATERIALIZED (SELECT 1 AS a) SELECT a FROM r")
 
 
+@pytest.mark.parametrize("sql,line", [
+    ("SELECT a\nFROM t\nGROUP BY BY a", 3),
+    ("CREATE OR REPLACE TEMP TABLE x AS\nSELECT a\nFROM t GROUP BY BY a", 3),  # sqlglot: a Command
+    ("CREATE FOO x", None),
+], ids=["parse-error", "create-as-unparsed", "unparsed-command"])
+def test_sql_sqlglot_cannot_read_is_a_dialect_error(sql, line):
+    """A rules folder's broken SQL is a DialectError (the gate and run make it exit 2 naming
+    the file and line), never DuckDB text passed on to Spark with `::` read as a parameter."""
+    from auditor.golden.dialect import DialectError
+
+    with pytest.raises(DialectError, match="^syntax error") as err:
+        to_spark(sql)
+    assert err.value.line == line
+
+
 def test_parameters_stay_bound():
     out = one("SELECT x FROM t WHERE x > $window_ms::BIGINT AND y = 'a:b'")
     assert ":window_ms" in out and parameter_names(out) == {"window_ms"}

@@ -50,11 +50,16 @@ This module imports sqlglot, never pyspark.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+
+# sqlglot logs a warning when it falls back to an unparsed command; to_spark raises a
+# DialectError naming the rules file and line instead (stderr stays the error's)
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # Spark session settings every golden run uses (auditor.golden.spark applies them).
 SPARK_CONF = {
@@ -83,7 +88,12 @@ class SparkStatement:
 
 
 class DialectError(ValueError):
-    """A rules statement sqlglot cannot read as DuckDB SQL."""
+    """A rules statement sqlglot cannot read as DuckDB SQL; ``line``: where in the
+    statement (1 = its first line), when sqlglot says."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def to_spark(statement: str) -> SparkStatement:
@@ -91,7 +101,11 @@ def to_spark(statement: str) -> SparkStatement:
     try:
         tree = sqlglot.parse_one(statement, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise DialectError(str(exc).splitlines()[0]) from None
+        raise _parse_error(exc) from None
+    if isinstance(tree, exp.Command):
+        # sqlglot's fallback for text it cannot parse: passed on, Spark would get DuckDB
+        # SQL with `::` casts read as parameter markers
+        raise _unreadable(statement)
     if isinstance(tree, exp.Create):
         kind = "table" if str(tree.args.get("kind", "")).upper() == "TABLE" else "view"
         target = tree.this.name
@@ -113,6 +127,33 @@ def to_spark(statement: str) -> SparkStatement:
             body.set("with", tree.args["with"])
         return SparkStatement("insert", target, _generate(body))
     return SparkStatement("query", None, _generate(tree))
+
+
+_CREATE_AS = re.compile(r"^\s*CREATE\b.*?\bAS\b", re.IGNORECASE | re.DOTALL)
+
+
+def _parse_error(exc: sqlglot.errors.ParseError, offset: int = 0) -> DialectError:
+    """sqlglot's parse error as ours: its line counted in the statement (``offset`` lines
+    before the parsed text), the column in the message."""
+    first = (exc.errors or [{}])[0]
+    line, col = first.get("line"), first.get("col")
+    what = first.get("description") or str(exc).splitlines()[0]
+    return DialectError(f"syntax error: {what}" + (f" (column {col})" if isinstance(col, int) else ""),
+                        line=offset + line if isinstance(line, int) else None)
+
+
+def _unreadable(statement: str) -> DialectError:
+    """The error for a statement sqlglot fell back to an unparsed command on: where its
+    query fails to parse when the statement is ``CREATE ... AS query`` (sqlglot drops that
+    position in the fallback), else the statement's first line."""
+    head = _CREATE_AS.match(statement)
+    if head is not None:
+        try:
+            sqlglot.parse_one(statement[head.end():], read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            return _parse_error(exc, head.group(0).count("\n"))
+    return DialectError("syntax error: not a statement sqlglot reads as DuckDB SQL, near "
+                        + repr(" ".join(statement.split())[:40]))
 
 
 def _generate(tree: exp.Expression) -> str:
