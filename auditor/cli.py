@@ -409,9 +409,10 @@ def demo(out: str, sessions: int, seed: int | None, quiet: bool) -> int:
 @click.option("--sessions", "max_sessions", default=50, show_default=True, type=click.IntRange(min=0),
               help="Most disagreeing sessions to list (when the pipeline has session rows).")
 @click.option("--json", "as_json", is_flag=True, help="Print the drill-down as JSON.")
+@_engine_option(None)
 @_quiet
 def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ...], depth: int,
-            max_sessions: int, as_json: bool, quiet: bool) -> int:
+            max_sessions: int, as_json: bool, engine: str | None, quiet: bool) -> int:
     """Drill into one gap: the slices that explain it, numerator vs denominator,
     and the sessions that disagree where the pipeline publishes session rows.
 
@@ -419,18 +420,20 @@ def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ..
     pipeline and metric. With `sessions:` configured for the pipeline, its
     session rows are joined with golden's on session_id, so the gap is also
     localized over every audit dimension, and the disagreeing sessions are
-    listed. Exit 0 when the metric is within tolerance (or has no gap), 1 when
+    listed. Golden runs where `auditor run` runs it (--engine, else audit.yaml's
+    engine:). Exit 0 when the metric is within tolerance (or has no gap), 1 when
     it is beyond it, 2 on a config or input problem. Example:
 
     \b
       auditor explain --config audit.yaml --pipeline batch --metric ebvs_rate
       auditor explain --config audit.yaml --pipeline batch --metric ebvs_rate --depth 2 --json
+      auditor explain --config audit.yaml --pipeline batch --metric ebvs_rate --engine spark
     """
     from auditor.config import load_config
     from auditor.explain import explain_metric
     from auditor.render.explain import render_explain_json, render_explain_text
 
-    config = load_config(config_path)
+    config = load_config(config_path, engine=engine)
     drill = explain_metric(config, pipeline, metric, windows, depth=depth, max_sessions=max_sessions,
                            progress=_progress(quiet))
     click.echo(render_explain_json(drill) if as_json else render_explain_text(drill), nl=False)
@@ -459,10 +462,11 @@ def explain(config_path: str, pipeline: str, metric: str, windows: tuple[str, ..
               help="Write gate.json, gate.md and gate.html here.")
 @click.option("--junit", is_flag=True, help="Also write junit.xml (with the fingerprints as properties).")
 @click.option("--json", "as_json", is_flag=True, help="Print gate.json on stdout instead of gate.md.")
+@_engine_option(None)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def gate(base: str, head: str | None, corpus: tuple[str, ...], fixtures: str | None,
          config_path: str | None, depth: int, out: str | None, junit: bool, as_json: bool,
-         quiet: bool) -> int:
+         engine: str | None, quiet: bool) -> int:
     """The CI gate on metric-definition changes: base vs head on one frozen corpus.
 
     Runs golden with the base and the head definitions on the same events
@@ -476,22 +480,25 @@ def gate(base: str, head: str | None, corpus: tuple[str, ...], fixtures: str | N
     undeclared movement, a stale declaration, a broken case or a fault the
     audit no longer sees, 2 on bad input (a missing revision, a rules file
     that does not parse, SQL that fails: the file and line are named).
+    With --engine spark both sides' golden runs as Spark SQL and the gate's
+    numbers and verdict are the same as on DuckDB (docs/spark.md).
     Example:
 
     \b
       auditor gate --base origin/main --out gate-out --junit
       auditor gate --base v1.4 --head rules/ --corpus samples/prod-hour.parquet
+      auditor gate --base origin/main --engine spark --corpus samples/prod-hour.parquet
     """
     from auditor.config import load_config
     from auditor.gate import render_json, render_markdown, run_gate, write_gate_reports
 
     if junit and not out:
         raise click.UsageError("--junit writes junit.xml into --out DIR; give --out too")
-    config = load_config(config_path) if config_path else None
+    config = load_config(config_path, engine=engine) if config_path else None
     chosen = None if fixtures is None else fixtures if fixtures in ("all", "none") else \
         tuple(f.strip() for f in fixtures.split(",") if f.strip())
     result = run_gate(base, head=head, corpus=corpus, fixtures=chosen, config=config, depth=depth,
-                      progress=None if quiet else (lambda msg: click.echo(msg, err=True)))
+                      progress=None if quiet else (lambda msg: click.echo(msg, err=True)), engine=engine)
     if out:
         for path in write_gate_reports(result, out, junit=junit):
             if not quiet:

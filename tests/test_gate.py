@@ -35,6 +35,11 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository whose first commit holds a copy of the shipped rules folder."""
+    return rules_repo(tmp_path)
+
+
+def rules_repo(tmp_path: Path) -> Path:
+    """:func:`repo` for tests elsewhere (tests/test_spark_parity.py)."""
     root = tmp_path / "repo"
     shutil.copytree(packaged_rules_dir(), root / "rules",
                     ignore=shutil.ignore_patterns("__pycache__", "*.py"))

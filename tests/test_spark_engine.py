@@ -59,3 +59,28 @@ def test_engine_spark_turns_the_duckdb_only_quality_checks_and_mechanisms_off(wo
     table = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark",
                          events={"table": "raw.events"})
     assert str(load_config(table).events) == "raw.events"
+
+
+@pytest.mark.parametrize("args", [("--engine", "spark"), ("--config", "{config}")],
+                         ids=["flag", "audit.yaml-engine"])
+def test_gate_on_spark_without_pyspark_exits_2_before_any_work(capsys, monkeypatch, workdir, args):
+    """`auditor gate --engine spark` (or audit.yaml's engine: spark) never falls back to
+    DuckDB: without the extra it is exit 2 with the install hint, and writes nothing."""
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    config = write_config(workdir, {"batch": {"path": "events.parquet"}}, engine="spark")
+    args = tuple(a.format(config=config) for a in args)
+    code, out, err = run_cli(capsys, "gate", "--base", "rules-that-do-not-exist", "--fixtures", "none",
+                             "--corpus", str(workdir / "events.parquet"), "--out", str(workdir / "g"),
+                             *args)
+    assert code == 2, err
+    assert "engine spark needs pyspark" in err and "pip install -e '.[spark]'" in err
+    assert not (workdir / "g").exists() and out == ""
+
+
+def test_explain_on_spark_without_pyspark_exits_2(capsys, monkeypatch, workdir):
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    config = write_config(workdir, {"batch": {"path": "events.parquet"}})
+    code, out, err = run_cli(capsys, "explain", "--config", str(config), "--pipeline", "batch",
+                             "--metric", "ebvs_rate", "--engine", "spark")
+    assert code == 2, err
+    assert "engine spark needs pyspark" in err and "Traceback" not in err

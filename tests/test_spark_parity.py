@@ -15,13 +15,16 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
 from auditor.gate.cases import build_events
+from auditor.gate.report import gate_schema
 from auditor.golden.calculator import compute_golden
+from conftest import run_cli
 from golden_support import events_table, golden_options, sql_aggregates, sql_sessions
 from test_golden_cases import CASES, DEFAULT_DIMS, expected_sessions, options_of
 from test_golden_differential import BASE, DIMS, OPTIONS, event_batches
@@ -175,3 +178,76 @@ def test_events_and_a_pipeline_from_the_spark_catalog(spark_session, tmp_path):
     assert [d for d in differences if not d.startswith(("report.json.events:", "report.json.config:"))
             and ".source:" not in d] == []
     assert any(d.startswith("report.json.events:") for d in differences)
+
+
+def test_gate_on_spark_gives_the_duckdb_gate_output(spark_session, capsys, tmp_path):
+    """`auditor gate --engine spark`: both sides' golden, the definition cases and the
+    matrix's example sessions on Spark; gate.json (every number, the matrix, the cases, the
+    fault regression, the verdict) and gate.md equal the DuckDB gate's, field by field.
+    The change moves metrics (exits shorter than 2 s are no EBVS), changes session facts
+    without changing outcomes (a pre-roll's first frame starts the video) and breaks a
+    definition case, so every part of the output has something in it."""
+    from test_gate import commit, edit, rules_repo
+
+    root = rules_repo(tmp_path)
+    edit(root, "options.yaml", "ebvs_min_wait_ms: 0", "ebvs_min_wait_ms: 2000")
+    edit(root, "options.yaml", "start_anchor: content_frame", "start_anchor: any_frame")
+    commit(root)
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine
+        code, md, err = run_cli(capsys, "gate", "--base", "HEAD~1", "--head", str(root / "rules"),
+                                "--fixtures", "headline_ebvs", "--engine", engine, "--out", str(out))
+        assert "Traceback" not in err and ("golden on Spark" in err) == (engine == "spark")
+        report = json.loads((out / "gate.json").read_text(encoding="utf-8"))
+        jsonschema.validate(report, gate_schema())
+        runs[engine] = (code, md, report)
+    (code, md, report), (s_code, s_md, s_report) = runs["duckdb"], runs["spark"]
+    assert code == s_code == 1
+    assert _diff(s_report, report, "gate.json") == []
+    assert s_md == md
+    matrix = s_report["reclassification"]
+    assert matrix["reclassified"] > 0 and matrix["facts_changed"] > 0
+    assert all(e["events"] for c in matrix["cells"] for e in c["examples"])
+    assert all(e["events"] for e in matrix["facts_examples"])
+    assert [c["status"] for c in s_report["cases"]].count("fail") >= 1
+    assert s_report["faults"]
+
+
+def test_explain_on_spark_gives_the_duckdb_drilldown(spark_session, capsys):
+    """`auditor explain --engine spark` recomputes golden (with per-session facts, for the
+    session drill-down) on Spark; the drill-down equals DuckDB's field by field, except the
+    mechanism search, which runs on DuckDB only (off with engine spark, docs/spark.md)."""
+    config = str(FIXTURES / "headline_ebvs" / "audit.yaml")
+    drills = {}
+    for engine in ("duckdb", "spark"):
+        code, out, err = run_cli(capsys, "explain", "--config", config, "--pipeline", "batch",
+                                 "--metric", "ebvs_rate", "--sessions", "20", "--json", "--engine", engine)
+        assert code == 1, err
+        drills[engine] = json.loads(out)
+    on_duckdb, on_spark = drills["duckdb"], drills["spark"]
+    assert on_duckdb.pop("mechanism") is not None and on_spark.pop("mechanism") is None
+    assert on_spark["localization"]["explanations"] and on_spark["sessions"]["sessions"]
+    assert _diff(on_spark, on_duckdb, "explain") == []
+
+
+def test_gate_on_spark_names_the_file_and_line_of_sql_that_fails(spark_session, capsys, tmp_path):
+    """A rules folder's SQL that does not parse is exit 2 naming its file and line on Spark too
+    (the base runs first, so the broken side is the base here: the test stops at once)."""
+    import shutil
+
+    from auditor.golden.sqlfiles import packaged_rules_dir
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder in (good, bad):
+        shutil.copytree(packaged_rules_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    stage = bad / "golden" / "03_live.sql"
+    stage.write_text(stage.read_text(encoding="utf-8").replace("GROUP BY sk;", "GROUP BY BY sk;", 1),
+                     encoding="utf-8")
+    line = next(i for i, text in enumerate(stage.read_text(encoding="utf-8").splitlines(), 1)
+                if "GROUP BY BY" in text)
+    code, out, err = run_cli(capsys, "gate", "--base", str(bad), "--head", str(good), "--fixtures", "clean",
+                             "--engine", "spark", "--out", str(tmp_path / "out"))
+    assert code == 2, err
+    assert f"golden/03_live.sql:{line}" in err and "fails on Spark" in err
+    assert not (tmp_path / "out").exists()

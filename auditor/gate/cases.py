@@ -169,13 +169,15 @@ def _setup(case: Case, options: GoldenOptions) -> tuple[tuple[str, ...], int, Go
 
 
 def run_group(cases: list[Case], rules: RulesFolder, options: GoldenOptions,
-              con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, list[dict], str]]:
+              con: duckdb.DuckDBPyConnection, engine: str = "duckdb"
+              ) -> dict[str, tuple[bool, list[dict], str]]:
     """Cases with the same dimensions, window length and options in one golden run (their
-    sessions are independent): case id -> (passes, head's session facts, what differs)."""
+    sessions are independent) on ``engine``: case id -> (passes, head's session facts,
+    what differs)."""
     dims, window_minutes, opts = _setup(cases[0], options)
     rows = [e for c in cases for e in build_events(c.data, prefix=c.id + _SEP)]
     result = compute_golden(events_table(rows, dims), dims=dims, window_minutes=window_minutes,
-                            options=opts, with_sessions=True, con=con, rules=rules)
+                            options=opts, with_sessions=True, con=con, rules=rules, engine=engine)
     facts: dict[str, list[dict]] = {c.id: [] for c in cases}
     for row in _plain(result.sessions):
         cid, _, sid = row["session_id"].partition(_SEP)
@@ -224,15 +226,17 @@ def _difference(expected: list[dict], actual: list[dict]) -> str:
 
 
 def run_cases(head: RulesFolder, base: RulesFolder, options: GoldenOptions,
-              con: duckdb.DuckDBPyConnection) -> list[CaseResult]:
-    """Head's cases under head's definitions, each marked changed when the base's differs."""
+              con: duckdb.DuckDBPyConnection, engine: str = "duckdb") -> list[CaseResult]:
+    """Head's cases under head's definitions on ``engine`` (where the gate runs golden: a
+    case checks the definitions as that engine computes them), each marked changed when
+    the base's differs."""
     head_cases, base_cases = load_cases(head), load_cases(base)
     groups: dict[tuple, list[Case]] = {}
     for case in head_cases.values():
         dims, minutes, opts = _setup(case, options)
         key = (case.id,) if "aggregates" in case.data else (dims, minutes, opts)
         groups.setdefault(key, []).append(case)
-    outcome = {cid: r for group in groups.values() for cid, r in run_group(group, head, options, con).items()}
+    outcome = {cid: r for group in groups.values() for cid, r in run_group(group, head, options, con, engine).items()}
     out = []
     for cid, case in head_cases.items():
         ok, actual, problem = outcome[cid]

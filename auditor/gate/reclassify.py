@@ -17,7 +17,7 @@ playing, stall time, bitrate) or their window are counted beside it.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,10 +94,17 @@ def _facts_table(tables: Sequence[pa.Table]) -> pa.Table:
     return pa.concat_tables(out, promote_options="permissive")
 
 
+EventViews = Mapping[str, str]
+# {input name: the example sessions' ids} -> {input name: a table on ``con`` of their raw events}
+FetchEvents = Callable[[Mapping[str, Sequence[str]]], EventViews]
+
+
 def reclassify(con: duckdb.DuckDBPyConnection, base: Sequence[pa.Table], head: Sequence[pa.Table],
-               event_views: dict[str, str]) -> Reclassification:
+               event_views: EventViews | FetchEvents) -> Reclassification:
     """The matrix from per-input session facts (each table has an ``input`` column naming
-    the corpus input; ``event_views`` maps that name to a view of its raw events)."""
+    the corpus input). ``event_views`` maps that name to a view of its raw events on
+    ``con``, or is a function given the example sessions' ids per input that returns such
+    views (when the events are not on ``con``: the Spark engine fetches just those sessions)."""
     con.register("gate_sb", _facts_table(base))
     con.register("gate_sh", _facts_table(head))
     facts_differ = " OR ".join(f"b.{f} <> h.{f}" for f in _FACTS)
@@ -118,14 +125,20 @@ def reclassify(con: duckdb.DuckDBPyConnection, base: Sequence[pa.Table], head: S
         "FROM gate_reclass").fetchone()
     counts = con.execute("SELECT b_outcome, h_outcome, count(*) FROM gate_reclass "
                          "WHERE b_outcome <> h_outcome GROUP BY ALL ORDER BY 3 DESC, 1, 2").fetchall()
-    cells = []
-    for b, h, n in counts:
-        rows = con.execute("SELECT * FROM gate_reclass WHERE b_outcome = $b AND h_outcome = $h "
-                           "ORDER BY input, session_id LIMIT $k", {"b": b, "h": h, "k": EXAMPLES}).df()
-        cells.append(Cell(b, h, int(n), _examples(con, rows, event_views)))
+    cell_rows = [(b, h, n, con.execute(
+        "SELECT * FROM gate_reclass WHERE b_outcome = $b AND h_outcome = $h "
+        "ORDER BY input, session_id LIMIT $k", {"b": b, "h": h, "k": EXAMPLES}).df())
+        for b, h, n in counts]
     facts_rows = con.execute("SELECT * FROM gate_reclass WHERE b_outcome = h_outcome AND facts_changed "
                              "ORDER BY input, session_id LIMIT $k", {"k": EXAMPLES}).df()
-    return Reclassification(sessions=int(total), cells=tuple(cells), facts_changed=int(facts),
+    if callable(event_views):
+        wanted: dict[str, list[str]] = {}
+        for rows in [r for *_, r in cell_rows] + [facts_rows]:
+            for inp, sid in zip(rows["input"], rows["session_id"]):
+                wanted.setdefault(inp, []).append(sid)
+        event_views = event_views(wanted) if wanted else {}
+    cells = tuple(Cell(b, h, int(n), _examples(con, rows, event_views)) for b, h, n, rows in cell_rows)
+    return Reclassification(sessions=int(total), cells=cells, facts_changed=int(facts),
                             window_changed=int(windows),
                             facts_examples=_examples(con, facts_rows, event_views))
 
@@ -137,7 +150,7 @@ def _side(row: dict, prefix: str) -> dict[str, Any]:
             **{f: None if row[prefix + f] != row[prefix + f] else int(row[prefix + f]) for f in _FACTS}}
 
 
-def _examples(con: duckdb.DuckDBPyConnection, rows, event_views: dict[str, str]) -> tuple[Example, ...]:
+def _examples(con: duckdb.DuckDBPyConnection, rows, event_views: EventViews) -> tuple[Example, ...]:
     out = []
     for row in rows.to_dict("records"):
         view = event_views.get(row["input"])

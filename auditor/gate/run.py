@@ -7,10 +7,17 @@
 2. Fingerprint both (auditor.golden.fingerprint): a change to comments or
    descriptions only is "no data-affecting change", and is still run.
 3. Run golden with each side's definitions on every corpus input, on one
-   DuckDB connection; SQL that fails is exit 2 naming the file and line.
+   DuckDB connection, or with ``engine="spark"`` as Spark SQL (the same
+   stages, auditor.golden.spark); SQL that fails is exit 2 naming the file
+   and line.
 4. Diff base vs head per metric, window and slice; the reclassification
-   matrix from the per-session facts; declarations vs observations.
-5. Run head's definition cases and the fault regression of the curated fixtures.
+   matrix from the per-session facts; declarations vs observations. These
+   run on the driver's DuckDB connection on both engines: they read golden's
+   aggregates and per-session facts, never the raw events (on Spark the
+   matrix's few example sessions are fetched from Spark).
+5. Run head's definition cases (on the engine) and the fault regression of
+   the curated fixtures (head's golden on the engine against faulty pipelines
+   simulated on the driver, auditor.synth).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from auditor.gate.folders import base_folder, head_folder
 from auditor.gate.reclassify import Reclassification, reclassify
 from auditor.gate.regression import FaultCheck, check_faults
 from auditor.golden import GoldenResult, RulesFolder, check_dims, compute_golden, connect, load_options
+from auditor.golden.calculator import ENGINES
 from auditor.golden.events import register_events
 from auditor.golden.fingerprint import Fingerprint, fingerprint
 from auditor.golden.metrics import Metric, load_catalogue
@@ -79,6 +87,7 @@ class GateResult:
     cases: tuple[CaseResult, ...]
     faults: tuple[FaultCheck, ...]
     golden_stats: dict[str, int] = field(default_factory=dict)
+    engine: str = "duckdb"                      # where golden ran (not in gate.json: the numbers are the same)
     auditor_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -128,7 +137,8 @@ def _tolerances(rules: RulesFolder) -> ToleranceRules:
 
 def run_gate(base: str, *, head: str | None = None, corpus: Sequence[str] = (),
              fixtures: str | Sequence[str] | None = None, config: AuditConfig | None = None,
-             depth: int = 2, progress: Progress | None = None) -> GateResult:
+             depth: int = 2, progress: Progress | None = None, engine: str | None = None
+             ) -> GateResult:
     """Compare the definitions at ``base`` (git revision or folder) with ``head`` (a folder;
     default: the rules folder in use) on the curated ``fixtures`` ('all', 'none' or names)
     plus ``corpus`` (events paths).
@@ -136,10 +146,19 @@ def run_gate(base: str, *, head: str | None = None, corpus: Sequence[str] = (),
     With ``config`` (audit.yaml): its rules in use are head's default, its ``gate:``
     section adds corpus inputs and picks the fixtures, its dimensions, event mapping
     and window length apply.
+
+    ``engine``: where golden runs, ``duckdb`` or ``spark`` (default: the config's
+    ``engine:``, else duckdb); the gate's result is the same on both (docs/spark.md).
     """
     say = progress or (lambda _msg: None)
     if depth < 1:
         raise ConfigError("depth must be at least 1", key="--depth")
+    engine = engine or (config.engine if config else "duckdb")
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}", key="engine", hint="choose " + " or ".join(ENGINES))
+    if engine == "spark":  # pyspark, sqlglot and Java before any work: exit 2 with the fix
+        from auditor.golden import spark
+        spark.check_available()
     head_rules = head_folder(head, config.rules_in_use() if config else None)
     chosen = find_fixtures(fixtures or (config.gate_fixtures if config else "all"))
     dims = check_dims(config.dimensions if config else FIXTURE_DIMS)
@@ -147,7 +166,8 @@ def run_gate(base: str, *, head: str | None = None, corpus: Sequence[str] = (),
     window_minutes = config.window_minutes if config else 60
     inputs = build_corpus(chosen, [*(config.gate_corpus if config else ()), *corpus])
     with base_folder(base, head_rules) as base_rules:
-        say(f"[gate] base {base_rules.describe()}, head {head_rules.describe()}")
+        say(f"[gate] base {base_rules.describe()}, head {head_rules.describe()}"
+            + (", golden on Spark" if engine == "spark" else ""))
         b, h = _sides(base_rules, head_rules, dims)
         changed = tuple(b.fingerprint.changed_files(h.fingerprint))
         cosmetic = tuple(f for f in sorted(set(base_rules.files()) | set(head_rules.files()))
@@ -158,7 +178,7 @@ def run_gate(base: str, *, head: str | None = None, corpus: Sequence[str] = (),
         con = connect()
         try:
             return _run(con, b, h, changed, cosmetic, inputs, chosen, dims, mapping, window_minutes,
-                        depth, head_rules, say)
+                        depth, head_rules, say, engine)
         finally:
             con.close()
 
@@ -173,12 +193,31 @@ SHARED_STAGES = ("golden/01_load.sql", "golden/02_dedup.sql")
 
 
 def _golden(con, inp: CorpusInput, name: str, side: Side, dims, mapping, window_minutes, say,
-            reuse: bool = False) -> GoldenResult:
+            reuse: bool = False, engine: str = "duckdb") -> GoldenResult:
     say(f"[gate] golden with the {name} definitions on {inp.name} ({inp.path})"
-        + (", reusing base's load and dedup" if reuse else ""))
+        + (" on Spark" if engine == "spark" else ", reusing base's load and dedup" if reuse else ""))
     return compute_golden(inp.path, dims=dims, window_minutes=window_minutes, options=side.options,
                           with_sessions=True, mapping=mapping if inp.origin == "corpus" else None,
-                          con=con, rules=side.rules, reuse_loaded=reuse)
+                          con=con, rules=side.rules, reuse_loaded=reuse, engine=engine)
+
+
+def _spark_examples(con, inputs: Sequence[CorpusInput], dims, mapping):
+    """The reclassification matrix's example sessions when the corpus was read by Spark: only
+    those sessions' raw events, fetched from Spark and registered on ``con`` (the events
+    themselves may be anywhere Spark reads)."""
+    def fetch(wanted):
+        from auditor.golden import spark
+
+        views = {}
+        for i, inp in enumerate(inputs):
+            if wanted.get(inp.name):
+                view = f"gate_examples_{i}"
+                con.register(view, spark.session_events(
+                    inp.path, wanted[inp.name], dims=dims,
+                    mapping=mapping if inp.origin == "corpus" else None))
+                views[inp.name] = view
+        return views
+    return fetch
 
 
 def _tagged(table: pa.Table, name: str) -> pa.Table:
@@ -199,7 +238,7 @@ def _combine(con, tables: list[pa.Table], dims) -> pa.Table:
 
 
 def _run(con: duckdb.DuckDBPyConnection, b: Side, h: Side, changed, cosmetic, inputs, chosen, dims,
-         mapping, window_minutes, depth, head_rules, say) -> GateResult:
+         mapping, window_minutes, depth, head_rules, say, engine: str = "duckdb") -> GateResult:
     aggs: dict[str, list[pa.Table]] = {"b": [], "h": []}
     facts: dict[str, list[pa.Table]] = {"b": [], "h": []}
     views: dict[str, str] = {}
@@ -209,7 +248,7 @@ def _run(con: duckdb.DuckDBPyConnection, b: Side, h: Side, changed, cosmetic, in
         shared = all(b.fingerprint.files.get(f) == h.fingerprint.files.get(f) for f in SHARED_STAGES)
         for key, name, side in (("b", "base", b), ("h", "head", h)):
             result = _golden(con, inp, name, side, dims, mapping, window_minutes, say,
-                             reuse=shared and key == "h")
+                             reuse=shared and key == "h", engine=engine)
             aggs[key].append(result.aggregates)
             facts[key].append(_tagged(result.sessions, inp.name))
             if key == "h":
@@ -217,10 +256,11 @@ def _run(con: duckdb.DuckDBPyConnection, b: Side, h: Side, changed, cosmetic, in
                 stats["sessions"] += result.stats.get("sessions", 0)
                 if inp.origin == "fixtures" and tuple(dims) == FIXTURE_DIMS:
                     head_fixture_golden = result
-        view = f"gate_events_{i}"
-        register_events(con, inp.path, dims=dims, mapping=mapping if inp.origin == "corpus" else None,
-                        view=view)
-        views[inp.name] = view
+        if engine == "duckdb":  # on Spark the events are not on this connection
+            view = f"gate_events_{i}"
+            register_events(con, inp.path, dims=dims, mapping=mapping if inp.origin == "corpus" else None,
+                            view=view)
+            views[inp.name] = view
     say("[gate] comparing base and head")
     leaves = join_aggregates(con, _combine(con, aggs["b"], dims), _combine(con, aggs["h"], dims),
                              dims, window_minutes)
@@ -234,9 +274,10 @@ def _run(con: duckdb.DuckDBPyConnection, b: Side, h: Side, changed, cosmetic, in
         d = diff_metric(name, bm, hm, leaves, slices, tol, depth=depth)
         diffs.append(d)
         verdicts.append(judge(d, bm, hm, leaves, h.declarations, tol))
-    matrix = reclassify(con, facts["b"], facts["h"], views)
+    matrix = reclassify(con, facts["b"], facts["h"],
+                        views if engine == "duckdb" else _spark_examples(con, inputs, dims, mapping))
     say(f"[gate] {matrix.reclassified} session(s) changed outcome")
-    cases = run_cases(head_rules, b.rules, h.options, con)
+    cases = run_cases(head_rules, b.rules, h.options, con, engine=engine)
     if cases:
         say(f"[gate] definition cases: {sum(not c.failed for c in cases)}/{len(cases)} pass under head")
     faults: list[FaultCheck] = []
@@ -244,14 +285,15 @@ def _run(con: duckdb.DuckDBPyConnection, b: Side, h: Side, changed, cosmetic, in
         if head_fixture_golden is None:
             head_fixture_golden = compute_golden(str(chosen[0].events), dims=FIXTURE_DIMS,
                                                  window_minutes=60, options=h.options,
-                                                 with_sessions=True, con=con, rules=head_rules)
+                                                 with_sessions=True, con=con, rules=head_rules,
+                                                 engine=engine)
         say("[gate] fault regression: the curated faults under head")
         faults = check_faults(con, chosen, head_rules, head_fixture_golden, h.metrics, depth=depth)
     result = GateResult(status="pass", headline="", base=b, head=h, data_affecting=bool(changed),
                         changed_files=tuple(changed), cosmetic_files=tuple(cosmetic),
                         corpus=tuple(inputs), dimensions=tuple(dims), depth=depth,
                         metrics=tuple(diffs), verdicts=tuple(verdicts), reclassification=matrix,
-                        cases=tuple(cases), faults=tuple(faults), golden_stats=stats)
+                        cases=tuple(cases), faults=tuple(faults), golden_stats=stats, engine=engine)
     failed = bool(result.problems)
     return GateResult(**{**result.__dict__, "status": "fail" if failed else "pass",
                          "headline": headline(result, failed)})

@@ -202,7 +202,7 @@ class _Tables:
 
 
 def _run_rule(spark, tables: _Tables, relpath: str, params: Mapping[str, Any], rules, **context) -> None:
-    from auditor.golden.dialect import parameter_names, to_spark
+    from auditor.golden.dialect import DialectError, parameter_names, to_spark
     from auditor.golden.sqlfiles import read_rule, render, statements
 
     custom = rules is not None and rules.custom
@@ -212,6 +212,9 @@ def _run_rule(spark, tables: _Tables, relpath: str, params: Mapping[str, Any], r
             st = to_spark(stmt)
             names = parameter_names(st.sql)
             missing = names - params.keys()
+            if missing and custom:  # a rules folder's own SQL names a parameter we do not bind
+                raise DialectError(f"unknown parameter(s) {', '.join('$' + m for m in sorted(missing))}"
+                                   f"; the stages are given {', '.join('$' + p for p in sorted(params))}")
             if missing:
                 raise KeyError(f"SQL parameter(s) not given: {sorted(missing)}")
             df = spark.sql(st.sql, args={k: params[k] for k in names})
@@ -220,8 +223,9 @@ def _run_rule(spark, tables: _Tables, relpath: str, params: Mapping[str, Any], r
         except Exception as exc:
             if not custom or not _is_sql_error(exc):
                 raise
+            at = line + exc.line - 1 if isinstance(exc, DialectError) and exc.line else line
             raise ConfigError(f"the SQL fails on Spark: {first_line(exc)}",
-                              file=f"{rules.path(relpath)}:{line}",
+                              file=f"{rules.path(relpath)}:{at}",
                               hint="fix the statement there (the line counts from the rendered "
                                    "template)") from None
         if st.kind == "table":
@@ -332,6 +336,39 @@ def compute(events: Any, *, dims: tuple[str, ...], params: dict, mapping, rules,
         tables.release()
         for view in ("g_input", "g_input_src", "g_narrow", "g_dupkeys", "g_events", "g_first_attempt",
                      "g_live", "g_facts", "g_tied", "g_attrs", "g_sessions", "g_aggregate"):
+            spark.catalog.dropTempView(view)
+        cleanup(tmp)
+
+
+SESSION_EVENT_SCHEMA = pa.schema([("session_id", pa.string()), ("event_id", pa.string()),
+                                  ("seq", pa.int64()), ("ts", pa.int64()), ("event_type", pa.string()),
+                                  ("fatal", pa.bool_()), ("bitrate_kbps", pa.int64())])
+
+
+def session_events(events: Any, session_ids: Sequence[str], *, dims: Sequence[str],
+                   mapping=None) -> pa.Table:
+    """The raw events of a few sessions (``session_ids``) on the input contract, as
+    :func:`register_events` reads them (``ts`` in epoch milliseconds), collected to the
+    driver: what ``auditor gate`` shows as the example sessions of its reclassification
+    matrix when the corpus was read by Spark."""
+    from pyspark.sql import functions as F
+
+    spark = get_session()
+    tmp: list[str] = []
+    try:
+        where = register_events(spark, events, dims=dims, mapping=mapping, tmp=tmp)
+        df = spark.table("g_input").where(F.col("session_id").isin(sorted(set(session_ids))))
+        try:
+            return collect(df, SESSION_EVENT_SCHEMA, ["session_id", "seq", "ts", "event_id"])
+        except (ConfigError, InputError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            mapped = classify_spark_error(exc, where)
+            if mapped is None:
+                raise
+            raise mapped from None
+    finally:
+        for view in ("g_input", "g_input_src"):
             spark.catalog.dropTempView(view)
         cleanup(tmp)
 
