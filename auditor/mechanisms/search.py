@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -35,12 +35,13 @@ import pyarrow as pa
 from auditor.golden.calculator import COMPONENTS, GoldenOptions
 from auditor.golden.sqlfiles import RulesFolder, quote_ident
 from auditor.mechanisms.catalogue import Catalogue, Mechanism, load_catalogue
-from auditor.mechanisms.variant import SliceVariants, slice_predicate
+from auditor.mechanisms.variant import SliceVariants, Variant, slice_predicate
 
 MIN_CLOSURE = 0.9     # a mechanism must close this share of the gap to be named
 AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) makes it ambiguous
 REPRODUCED = 0.9      # a component counts as reproduced from this closure on
-REFINE_STEPS = 5      # golden-section steps narrowing a grid fit
+REFINE_ROUNDS = 2     # rounds narrowing a grid fit's bracket
+REFINE_POINTS = 7     # values tried in the bracket per round
 PLAUSIBLE = 0.5       # a closest fit this good is checked against session rows too
 MIN_Z = 5.0           # a share fit needs a gap this many sd beyond the noise of a random draw
 NOISE_Z = 2.0         # a share fit's misses within this many standard deviations of sampling are noise
@@ -240,15 +241,11 @@ def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None
     if gap.empty:
         return None
     grain_ms = grain_minutes * 60_000
-    fits: list[Fit] = []
     with SliceVariants(con, slice_, grain_ms=golden_grain_minutes * 60_000, options=options, rules=rules,
                        dims=dims) as sv:
         sessions = sv.sessions
         gap.units(sv.noise(components))
-        for mech in cat:
-            fit = _fit(sv, mech, gap, dims, grain_ms)
-            if fit is not None:
-                fits.append(fit)
+        fits = _fit_all(sv, list(cat), gap, dims, grain_ms)
         finding = decide(slice_, fits, evaluated=len(cat), sessions=sessions)
         if session_rows and session_facts and finding.best is not None and (
                 finding.named or finding.status == NONE and finding.best.closure >= PLAUSIBLE):
@@ -284,46 +281,81 @@ def decide(slice_: Mapping[str, str | None], fits: Sequence[Fit], *, evaluated: 
     return MechanismFinding(slice_, EXACT if best.exact else REPRODUCED_STATUS, best, rest, evaluated, sessions)
 
 
-def _fit(sv: SliceVariants, mech: Mechanism, gap: _Gap, dims: Sequence[str], grain_ms: int) -> Fit | None:
-    def evaluate(params: Mapping[str, float], share: float | None = None):
-        delta = sv.delta(mech, params, dims=dims, grain_ms=grain_ms, share=share)
-        return gap.prediction(delta)
+def _fit_all(sv: SliceVariants, mechanisms: Sequence[Mechanism], gap: _Gap, dims: Sequence[str],
+             grain_ms: int) -> list[Fit]:
+    """Fit every mechanism, evaluating them side by side (:meth:`SliceVariants.deltas`):
+    first each at its starting points (no parameter: as is; a share: at full strength;
+    a grid: every grid value), then the grid fits' brackets narrowed in
+    :data:`REFINE_ROUNDS` rounds of :data:`REFINE_POINTS` points each, then the round
+    values tried."""
+    fits: dict[str, Fit | None] = {}
+    grids: dict[str, _Grid] = {}
 
-    def make(params, predicted, sigma=None) -> Fit:
-        closure, exact, collateral, comps = gap.score(*predicted, sigma=sigma)
-        return Fit(mech.name, dict(params), closure, exact, collateral, mech.n_params,
-                   mech.headline(params), comps)
+    def run(requests: list[tuple[Mechanism, dict, float | None]]) -> list[tuple]:
+        tables = sv.deltas([Variant(m, p, s) for m, p, s in requests], dims=dims, grain_ms=grain_ms)
+        return [gap.prediction(t) for t in tables]
 
-    if mech.param is None:
-        predicted = evaluate({})
-        return make({}, predicted) if _moves(predicted) else None
-    name = mech.param.name
-    if mech.param.fit == "share":
-        pred, extra, extra_w = evaluate({name: 1.0}, share=1.0)
-        if not _moves((pred, extra, extra_w)):
-            return None
-        # which sessions were hit is unknown: a share s of them hit at random moves the
-        # components by s x the full change, give or take the noise of the draw
-        sq = sv.delta_squares(grain_ms=grain_ms)
-        var = np.zeros((len(gap.window_list), len(gap.components)))
-        for w, row in zip(sq.column("window_ms").to_pylist(),
-                          np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
-                                   dtype="float64").T):
-            if w in gap.window_pos:
-                var[gap.window_pos[w]] = np.nan_to_num(row)
+    requests: list[tuple[Mechanism, dict, float | None]] = []
+    for mech in mechanisms:
+        if mech.param is None:
+            requests.append((mech, {}, None))
+        elif mech.param.fit == "share":
+            requests.append((mech, {mech.param.name: 1.0}, 1.0))
+        else:
+            grids[mech.name] = _Grid(mech, gap)
+            requests += [(mech, {mech.param.name: float(v)}, None) for v in sorted(mech.param.grid)]
+    for k, ((mech, params, share), predicted) in enumerate(zip(requests, run(requests))):
+        if mech.param is None:
+            fits[mech.name] = _make(mech, gap, {}, predicted) if _moves(predicted) else None
+        elif share is not None:
+            fits[mech.name] = _fit_share(sv, mech, gap, predicted, grain_ms, k)
+        else:
+            grids[mech.name].record(params[mech.param.name], predicted)
+    for grid in grids.values():
+        grid.bracket()
+    for _ in range(REFINE_ROUNDS + 1):
+        requests = [(g.mech, {g.mech.param.name: v}, None) for g in grids.values() for v in g.wanted()]
+        if not requests:
+            break
+        for (mech, params, _), predicted in zip(requests, run(requests)):
+            grids[mech.name].record(params[mech.param.name], predicted)
+        for grid in grids.values():
+            grid.narrow()
+    fits.update({name: grid.best() for name, grid in grids.items()})
+    return [f for f in (fits[m.name] for m in mechanisms) if f is not None]
 
-        def sigma(share: float):
-            return None if share >= 1 else np.sqrt(var * share * (1 - share))
-        # the share by least squares per window and component, each weighted by the inverse of
-        # its sampling variance (the variance's s(1-s) is common to all and cancels)
-        gap_w = gap.by_window(gap.gap, np.zeros((0, len(gap.components))), [])
-        pred_w = gap.by_window(pred, extra, extra_w)
-        w = 1.0 / np.maximum(var, 1.0)
-        denom = float((pred_w ** 2 * w).sum())
-        share = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
-        share = min(max(round(share, 2), 0.01), 1.0)
-        return make({name: share}, (pred * share, extra * share, extra_w), sigma(share))
-    return _fit_grid(mech, evaluate, make, gap)
+
+def _make(mech: Mechanism, gap: _Gap, params: Mapping[str, float], predicted: tuple,
+          sigma: np.ndarray | None = None) -> Fit:
+    closure, exact, collateral, comps = gap.score(*predicted, sigma=sigma)
+    return Fit(mech.name, dict(params), closure, exact, collateral, mech.n_params, mech.headline(params), comps)
+
+
+def _fit_share(sv: SliceVariants, mech: Mechanism, gap: _Gap, predicted: tuple, grain_ms: int,
+               index: int) -> Fit | None:
+    """A share mechanism from its full-strength prediction (variant ``index`` of the last
+    evaluation): which sessions were hit is unknown, so a share s of them hit at random
+    moves the components by s x the full change, give or take the noise of the draw."""
+    if not _moves(predicted):
+        return None
+    pred, extra, extra_w = predicted
+    sq = sv.delta_squares(grain_ms=grain_ms, index=index)
+    var = np.zeros((len(gap.window_list), len(gap.components)))
+    for w, row in zip(sq.column("window_ms").to_pylist(),
+                      np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
+                               dtype="float64").T):
+        if w in gap.window_pos:
+            var[gap.window_pos[w]] = np.nan_to_num(row)
+    # the share by least squares per window and component, each weighted by the inverse of
+    # its sampling variance (the variance's s(1-s) is common to all and cancels)
+    gap_w = gap.by_window(gap.gap, np.zeros((0, len(gap.components))), [])
+    pred_w = gap.by_window(pred, extra, extra_w)
+    w = 1.0 / np.maximum(var, 1.0)
+    denom = float((pred_w ** 2 * w).sum())
+    share = float((gap_w * pred_w * w).sum()) / denom if denom else 0.0
+    share = min(max(round(share, 2), 0.01), 1.0)
+    sigma = None if share >= 1 else np.sqrt(var * share * (1 - share))
+    return _make(mech, gap, {mech.param.name: share}, (pred * share, extra * share, extra_w), sigma)
 
 
 def _moves(predicted) -> bool:
@@ -331,46 +363,70 @@ def _moves(predicted) -> bool:
     return bool(pred.any() or extra.any())
 
 
-def _fit_grid(mech: Mechanism, evaluate: Callable, make: Callable, gap: _Gap) -> Fit | None:
-    name = mech.param.name
-    cache: dict[float, Fit | None] = {}
-    predictions: dict[float, tuple] = {}
+class _Grid:
+    """A grid parameter's fit: the grid values first; when the best one does not reproduce
+    the gap, the bracket between its neighbours is narrowed (:data:`REFINE_POINTS` evenly
+    spaced values a round, the bracket then the neighbours of the best); last, a round
+    value that fits as well as the best is the one reported. Of equally good values the
+    smallest in size wins (docs/mechanisms.md#the-search)."""
 
-    def at(value: float) -> Fit | None:
-        value = float(value)
-        if value not in cache:
-            predicted = predictions[value] = evaluate({name: value})
-            cache[value] = make({name: value}, predicted) if _moves(predicted) else None
-        return cache[value]
+    def __init__(self, mech: Mechanism, gap: _Gap) -> None:
+        self.mech, self.gap = mech, gap
+        self.fits: dict[float, Fit | None] = {}
+        self.lo = self.hi = None
+        self.rounds = 0
+        self.rounding = False
 
-    def closure(value: float) -> float:
-        f = at(value)
+    def record(self, value: float, predicted: tuple) -> None:
+        self.fits[float(value)] = (_make(self.mech, self.gap, {self.mech.param.name: float(value)}, predicted)
+                                   if _moves(predicted) else None)
+
+    def closure(self, value: float) -> float:
+        f = self.fits.get(float(value))
         return -math.inf if f is None else f.closure
 
-    grid = sorted(mech.param.grid)
-    scores = [closure(v) for v in grid]
-    if all(s == -math.inf for s in scores):
-        return None
-    i = int(np.argmax(scores))
-    lo = grid[i - 1] if i > 0 else grid[i]
-    hi = grid[i + 1] if i + 1 < len(grid) else grid[i]
-    if lo != hi and scores[i] < 1.0 and (lo >= 0) == (hi >= 0):
-        # golden-section search for the best value in (lo, hi)
-        ratio = (math.sqrt(5) - 1) / 2
-        a, b = lo, hi
-        c, d = b - ratio * (b - a), a + ratio * (b - a)
-        for _ in range(REFINE_STEPS):
-            if closure(c) >= closure(d):
-                b, d = d, c
-                c = b - ratio * (b - a)
-            else:
-                a, c = c, d
-                d = a + ratio * (b - a)
-    best_value = max(cache, key=lambda v: (closure(v), -abs(v)))
-    best = closure(best_value)
-    for digits in (1, 2):   # a round value that fits as well is the one to report
-        rounded = float(f"{best_value:.{digits}g}")
-        if rounded != best_value and (rounded > 0) == (best_value > 0) and closure(rounded) >= best - 1e-12:
-            best_value = rounded
-            break
-    return at(best_value)
+    def _best_value(self) -> float:
+        return max(self.fits, key=lambda v: (self.closure(v), -abs(v)))
+
+    def bracket(self) -> None:
+        grid = sorted(self.fits)
+        scores = [self.closure(v) for v in grid]
+        if all(s == -math.inf for s in scores):
+            return
+        i = int(np.argmax(scores))
+        lo = grid[i - 1] if i > 0 else grid[i]
+        hi = grid[i + 1] if i + 1 < len(grid) else grid[i]
+        if lo != hi and scores[i] < 1.0 and (lo >= 0) == (hi >= 0):
+            self.lo, self.hi = lo, hi
+
+    def wanted(self) -> list[float]:
+        if self.lo is not None and self.rounds < REFINE_ROUNDS:
+            step = (self.hi - self.lo) / (REFINE_POINTS + 1)
+            return [v for v in (self.lo + step * j for j in range(1, REFINE_POINTS + 1)) if v not in self.fits]
+        if self.rounding or all(f is None for f in self.fits.values()):
+            return []
+        self.rounding = True
+        best = self._best_value()
+        return [r for r in dict.fromkeys(float(f"{best:.{d}g}") for d in (1, 2))
+                if r != best and (r > 0) == (best > 0) and r not in self.fits]
+
+    def narrow(self) -> None:
+        """After a refining round: the bracket becomes the neighbours of the best value in it."""
+        if self.lo is None or self.rounds >= REFINE_ROUNDS:
+            return
+        self.rounds += 1
+        inside = sorted(v for v in self.fits if self.lo <= v <= self.hi)
+        i = max(range(len(inside)), key=lambda j: (self.closure(inside[j]), -abs(inside[j])))
+        self.lo, self.hi = inside[max(i - 1, 0)], inside[min(i + 1, len(inside) - 1)]
+
+    def best(self) -> Fit | None:
+        if all(f is None for f in self.fits.values()):
+            return None
+        best_value = self._best_value()
+        best = self.closure(best_value)
+        for digits in (1, 2):   # a round value that fits as well is the one to report
+            rounded = float(f"{best_value:.{digits}g}")
+            if rounded != best_value and rounded in self.fits and self.closure(rounded) >= best - 1e-12:
+                best_value = rounded
+                break
+        return self.fits[best_value]

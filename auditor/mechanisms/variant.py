@@ -21,10 +21,13 @@ sessions chosen by a hash of their key (stable, unrelated to outcomes).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from auditor.golden.calculator import COMPONENTS, SESSION_FACTS, GoldenOptions, session_stages
@@ -62,10 +65,18 @@ class SliceVariants:
         self.dims = tuple(dims)
         self.tag = f"m{next(_ids)}"
         self._cursor: duckdb.DuckDBPyConnection | None = None
-        self._narrow = False
         where, params = slice_predicate(self.slice)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_sk AS SELECT sk FROM g_attrs WHERE {where}",
-                    params)
+        # the slice's sessions with the dimensions deltas are cut by
+        self._attrs = tuple(dict.fromkeys([*self.dims, *sorted(self.slice)]))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_attrs AS SELECT sk"
+                    f"{''.join(', ' + quote_ident(d) for d in self._attrs)} FROM g_attrs WHERE {where}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_sk AS SELECT sk FROM {self.tag}_attrs")
+        # the slice's raw rows, read once; rid: a dense number per session (its copy under
+        # variant k of n is keyed rid * n + k)
+        con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_rid AS "
+                    f"SELECT sk, (row_number() OVER ())::UBIGINT AS rid FROM {self.tag}_sk")
+        con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_narrow AS "
+                    f"SELECT n.*, r.rid AS m_rid FROM g_narrow n JOIN main.{self.tag}_rid r ON r.sk = n.sk")
         # golden facts of the slice's sessions, with what touches predicates read
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {self.tag}_slice AS
@@ -74,8 +85,7 @@ class SliceVariants:
                        count(*) FILTER (WHERE n.et = 3) AS attempt_rows,
                        count(*) FILTER (WHERE n.seq < a.a_seq OR (n.seq = a.a_seq AND n.ts < a.a_ts))
                            AS stray_rows
-                FROM g_narrow n JOIN g_first_attempt a USING (sk)
-                WHERE n.sk IN (SELECT sk FROM {self.tag}_sk)
+                FROM main.{self.tag}_narrow n JOIN g_first_attempt a USING (sk)
                 GROUP BY n.sk
             )
             SELECT f.sk, f.window_ms, a.a_ts AS start_ts, a.a_ts + f.duration_ms AS end_ts,
@@ -90,9 +100,9 @@ class SliceVariants:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
-        for name in ("sk", "slice", "touched", "out", "in"):
+        for name in ("sk", "slice", "attrs"):
             self.con.execute(f"DROP TABLE IF EXISTS temp.{self.tag}_{name}")
-        for name in ("narrow", "touched_sk", "out_ev"):
+        for name in ("narrow", "rid", "in_b", "out_b"):
             self.con.execute(f"DROP TABLE IF EXISTS main.{self.tag}_{name}")
         if self._cursor is not None:
             self._cursor.close()
@@ -108,10 +118,9 @@ class SliceVariants:
     def sessions(self) -> int:
         return self.con.execute(f"SELECT count(*) FROM {self.tag}_slice").fetchall()[0][0]
 
-    def noise(self, components: Sequence[str]) -> "np.ndarray":
+    def noise(self, components: Sequence[str]) -> np.ndarray:
         """Per component: sqrt of the sum of squared per-session facts over the slice (the
         scale of the sampling noise when a random share of its sessions is hit)."""
-        import numpy as np
         facts = dict(zip(COMPONENTS, SESSION_FACTS))
         row = self.con.execute("SELECT " + ", ".join(
             f"sqrt(coalesce(sum({facts[c]}::DOUBLE * {facts[c]}), 0))" for c in components)
@@ -138,25 +147,48 @@ class SliceVariants:
         cell with all zeros may appear). ``share`` (0-1]: only that share of the touched
         sessions (by a hash of their key); None: the mechanism's own share parameter
         from ``params``, else all."""
-        if share is None and mechanism.param is not None and mechanism.param.fit == "share":
-            share = (params or {}).get(mechanism.param.name)
-        bound = self.sql_params(mechanism, params)
-        self._touch(mechanism, bound, share)
-        if mechanism.how == "facts":
-            self._facts_overlay(mechanism, bound)
-        else:
-            self._rerun(mechanism, bound, params)
+        return self.deltas([Variant(mechanism, params, share)], dims=dims, grain_ms=grain_ms)[0]
+
+    def deltas(self, variants: Sequence["Variant"], *, dims: Sequence[str], grain_ms: int) -> list[pa.Table]:
+        """:meth:`delta` of each variant, evaluated together: one golden rerun per set of
+        named options for all the ``events`` and ``option`` variants (each variant's
+        sessions under a key of their own), one query for all the ``facts`` ones. A
+        variant that touches no session costs nothing. Until the next call, the touched
+        sessions' golden facts (``in``) and their variant facts (``out``) stay in tables
+        for :meth:`delta_squares` and :meth:`session_evidence`, by variant index."""
+        resolved = [self._resolve(v) for v in variants]
+        self._touch(resolved)
+        touched = dict(self.con.execute(f"SELECT idx, count(*) FROM main.{self.tag}_in_b GROUP BY idx").fetchall())
+        self.con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_out_b AS SELECT 0::INTEGER AS idx, sk, "
+                         f"window_ms, {_FACTS} FROM {self.tag}_slice LIMIT 0")
+        live = [k for k in range(len(resolved)) if touched.get(k)]
+        facts = [k for k in live if resolved[k][0].how == "facts"]
+        if facts:
+            self._facts_overlays(resolved, facts)
+        groups: dict[tuple, list[int]] = {}
+        for k in live:
+            if resolved[k][0].how != "facts":
+                groups.setdefault(tuple(sorted(self._options(*resolved[k][:2]).__dict__.items())), []).append(k)
+        for ks in groups.values():
+            self._rerun(resolved, ks)
+        self._ensure_attrs(dims)
         dim_cols = ", ".join(f"a.{quote_ident(d)}" for d in dims)
         sums = ", ".join(f"sum(v.{f})::BIGINT AS {c}" for f, c in zip(SESSION_FACTS, COMPONENTS))
-        sel = f"v.window_ms - (((v.window_ms % {int(grain_ms)}) + {int(grain_ms)}) % {int(grain_ms)}) AS window_ms"
+        g = int(grain_ms)
         neg = ", ".join(f"-{f} AS {f}" for f in SESSION_FACTS)
-        return self.con.sql(f"""
-            SELECT {sel}{', ' + dim_cols if dims else ''}, {sums}
-            FROM (SELECT sk, window_ms, {_FACTS} FROM {self.tag}_out
+        table = self.con.sql(f"""
+            SELECT v.idx, v.window_ms - (((v.window_ms % {g}) + {g}) % {g}) AS window_ms
+                   {', ' + dim_cols if dims else ''}, {sums}
+            FROM (SELECT idx, sk, window_ms, {_FACTS} FROM main.{self.tag}_out_b
                   UNION ALL
-                  SELECT sk, window_ms, {neg} FROM {self.tag}_in) v
-            JOIN g_attrs a USING (sk)
-            GROUP BY ALL""").to_arrow_table()
+                  SELECT idx, sk, window_ms, {neg} FROM main.{self.tag}_in_b) v
+            JOIN {self.tag}_attrs a USING (sk)
+            GROUP BY ALL
+            ORDER BY v.idx""").to_arrow_table()
+        idx = table.column("idx").to_numpy()
+        starts = np.searchsorted(idx, np.arange(len(resolved) + 1))
+        table = table.drop_columns(["idx"])
+        return [table.slice(starts[k], starts[k + 1] - starts[k]) for k in range(len(resolved))]
 
     def session_evidence(self, mechanism: Mechanism, params: Mapping[str, float] | None, session_rows: str,
                          facts: Sequence[str], *, limit: int = 5) -> dict:
@@ -175,8 +207,8 @@ class SliceVariants:
             WITH g AS (SELECT s.sk, a.session_id, {', '.join('s.' + f for f in fs)}
                        FROM {self.tag}_slice s JOIN g_attrs a USING (sk)
                        WHERE a.session_id IN (SELECT session_id FROM g_sessions)),
-                 v AS (SELECT sk, {variant} FROM {self.tag}_out GROUP BY sk),
-                 touched AS (SELECT sk FROM {self.tag}_in)
+                 v AS (SELECT sk, {variant} FROM main.{self.tag}_out_b GROUP BY sk),
+                 touched AS (SELECT sk FROM main.{self.tag}_in_b)
             SELECT g.session_id, coalesce(p.pipeline_rows, 0),
                    {', '.join(f'g.{f}' for f in fs)},
                    {', '.join(f'coalesce(p.{quote_ident(f)}, 0)' for f in fs)},
@@ -205,51 +237,73 @@ class SliceVariants:
         return {"differing": differing, "reproduced": reproduced, "variant_changes": changes,
                 "sessions": list(shown.values())}
 
-    def delta_squares(self, *, grain_ms: int) -> pa.Table:
-        """After :meth:`delta`: per window (on ``grain_ms``) the sum over sessions of each
-        component's squared per-session change, the variance scale of hitting a random
-        share of them."""
+    def delta_squares(self, *, grain_ms: int, index: int = 0) -> pa.Table:
+        """After :meth:`deltas`: for variant ``index``, per window (on ``grain_ms``) the sum
+        over sessions of each component's squared per-session change, the variance scale
+        of hitting a random share of them."""
         per = ", ".join(f"coalesce(o.{f}, 0) - coalesce(i.{f}, 0) AS {f}" for f in SESSION_FACTS)
         sq = ", ".join(f"sum({f}::DOUBLE * {f}) AS {c}" for f, c in zip(SESSION_FACTS, COMPONENTS))
-        g = int(grain_ms)
+        g, k = int(grain_ms), int(index)
         return self.con.sql(f"""
             SELECT w - (((w % {g}) + {g}) % {g}) AS window_ms, {sq}
             FROM (SELECT coalesce(i.window_ms, o.window_ms) AS w, {per}
                   FROM (SELECT sk, min(window_ms) AS window_ms, {', '.join(f'sum({f}) AS {f}' for f in SESSION_FACTS)}
-                        FROM {self.tag}_out GROUP BY sk) o
-                  FULL JOIN {self.tag}_in i USING (sk))
+                        FROM main.{self.tag}_out_b WHERE idx = {k} GROUP BY sk) o
+                  FULL JOIN (SELECT * FROM main.{self.tag}_in_b WHERE idx = {k}) i USING (sk))
             GROUP BY ALL""").to_arrow_table()
 
-    def _touch(self, mechanism: Mechanism, bound: dict, share: float | None) -> None:
-        """Table {tag}_in: the touched sessions' golden facts (the overlay's m_in)."""
-        cond = ["true"]
-        params: dict = {}
-        if mechanism.touches_sessions:
-            cond.append(f"({mechanism.touches_sessions})")
-        if mechanism.touches_events:
-            self._ensure_narrow()
-            cond.append(f"sk IN (SELECT sk FROM main.{self.tag}_narrow WHERE {mechanism.touches_events})")
-        if share is not None and share < 1:
-            cond.append("hash(sk) % 1000000 < $share_ppm")
-            params["share_ppm"] = int(round(share * 1_000_000))
-        if "max_gap_ms" in (mechanism.touches_sessions or ""):
-            self._ensure_gaps()
-        text = " AND ".join(cond)
-        params.update({k: v for k, v in bound.items() if f"${k}" in text})
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_in AS "
-                         f"SELECT * FROM {self.tag}_slice WHERE {text}", params)
+    def _resolve(self, variant: "Variant") -> tuple[Mechanism, dict, float | None, Mapping[str, float] | None]:
+        """(mechanism, its bound SQL parameters, share of touched sessions hit, params)."""
+        mechanism, params, share = variant
+        if share is None and mechanism.param is not None and mechanism.param.fit == "share":
+            share = (params or {}).get(mechanism.param.name)
+        return mechanism, self.sql_params(mechanism, params), share, params
 
-    def _facts_overlay(self, mechanism: Mechanism, bound: dict) -> None:
-        sql = self._overlay_sql(mechanism)
-        params = {k: v for k, v in bound.items() if f"${k}" in sql}
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW m_in AS SELECT * FROM {self.tag}_in")
+    def _touch(self, resolved: Sequence[tuple]) -> None:
+        """Table {tag}_in_b: per variant index, the touched sessions' golden facts (the
+        overlay's m_in). The raw-row predicates of all variants are read in one pass."""
+        if any("max_gap_ms" in (m.touches_sessions or "") for m, *_ in resolved):
+            self._ensure_gaps()
+        branches, flags, params = [], [], {}
+        for k, (mechanism, bound, share, _) in enumerate(resolved):
+            cond = ["true"]
+            if mechanism.touches_sessions:
+                cond.append(f"({mechanism.touches_sessions})")
+            if mechanism.touches_events:
+                text, used = _suffixed(mechanism.touches_events, bound, k)
+                flags.append(f"bool_or({text}) AS t{k}")
+                params.update(used)
+                cond.append(f"sk IN (SELECT sk FROM m_touched WHERE t{k})")
+            values = dict(bound)
+            if share is not None and share < 1:
+                cond.append("hash(sk) % 1000000 < $share_ppm")
+                values["share_ppm"] = int(round(share * 1_000_000))
+            text, used = _suffixed(" AND ".join(cond), values, k)
+            params.update(used)
+            branches.append(f"SELECT {k}::INTEGER AS idx, * FROM {self.tag}_slice WHERE {text}")
+        with_ = (f"WITH m_touched AS (SELECT sk, {', '.join(flags)} FROM main.{self.tag}_narrow GROUP BY sk) "
+                 if flags else "")
+        self.con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_in_b AS {with_}"
+                         + "\nUNION ALL\n".join(branches), params)
+
+    def _facts_overlays(self, resolved: Sequence[tuple], ks: Sequence[int]) -> None:
+        """The facts overlays of variants ``ks``, each over its own m_in, in one query."""
+        branches, params = [], {}
+        for k in ks:
+            mechanism, bound = resolved[k][:2]
+            text, used = _suffixed(self._overlay_sql(mechanism), bound, k)
+            params.update(used)
+            branches.append(f"SELECT {k} AS idx, sk, window_ms, {_FACTS} FROM ("
+                            f"WITH m_in AS (SELECT * EXCLUDE (idx) FROM main.{self.tag}_in_b WHERE idx = {k}) "
+                            f"SELECT * FROM (\n{text}\n))")
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_out AS "
-                             f"SELECT sk, window_ms, {_FACTS} FROM ({sql})", params)
+            self.con.execute(f"INSERT INTO main.{self.tag}_out_b " + "\nUNION ALL\n".join(branches), params)
         except duckdb.Error as exc:
-            raise _overlay_error(mechanism, self.rules, exc) from None
-        finally:
-            self.con.execute("DROP VIEW IF EXISTS m_in")
+            if len(ks) == 1:
+                raise _overlay_error(resolved[ks[0]][0], self.rules, exc) from None
+            for k in ks:   # which overlay fails: each alone names it
+                self._facts_overlays(resolved, [k])
+            raise
 
     def _overlay_sql(self, mechanism: Mechanism) -> str:
         rules = self.rules or RulesFolder()
@@ -257,17 +311,24 @@ class SliceVariants:
         return "\n".join(line for line in text.splitlines() if not line.strip().startswith("--")
                          ).strip().rstrip(";")
 
-    def _ensure_narrow(self) -> None:
-        if not self._narrow:
-            self.con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_narrow AS "
-                             f"SELECT * FROM g_narrow WHERE sk IN (SELECT sk FROM {self.tag}_sk)")
-            self._narrow = True
+    def _options(self, mechanism: Mechanism, bound: dict) -> GoldenOptions:
+        opts = dict(mechanism.options)
+        if mechanism.param is not None and mechanism.param.option:
+            opts[mechanism.param.option] = bound[mechanism.param.bound]
+        return replace(self.options, **opts) if opts else self.options
+
+    def _ensure_attrs(self, dims: Sequence[str]) -> None:
+        """{tag}_attrs: the slice's sessions with the ``dims`` a delta is cut by."""
+        if not set(dims) <= set(self._attrs):
+            self._attrs = tuple(dict.fromkeys([*self._attrs, *dims]))
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_attrs AS SELECT sk"
+                             f"{''.join(', ' + quote_ident(d) for d in self._attrs)} FROM g_attrs "
+                             f"WHERE sk IN (SELECT sk FROM {self.tag}_sk)")
 
     def _ensure_gaps(self) -> None:
         """max_gap_ms per session: the longest pause between consecutive raw events."""
         if self._gaps:
             return
-        self._ensure_narrow()
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {self.tag}_slice AS
             SELECT s.*, coalesce(g.max_gap_ms, 0) AS max_gap_ms
@@ -277,26 +338,34 @@ class SliceVariants:
                     FROM main.{self.tag}_narrow) GROUP BY sk) g USING (sk)""")
         self._gaps = True
 
-    def _rerun(self, mechanism: Mechanism, bound: dict, params: Mapping[str, float] | None) -> None:
-        """Golden stages 2-5 on a cursor over the touched sessions' raw rows."""
-        self._ensure_narrow()
-        con = self.con
-        con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_touched_sk AS SELECT sk FROM {self.tag}_in")
-        cur = self._cursor = self._cursor or con.cursor()
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE g_narrow AS SELECT * FROM main.{self.tag}_narrow "
-                    f"WHERE sk IN (SELECT sk FROM main.{self.tag}_touched_sk)")
-        opts = dict(mechanism.options)
-        if mechanism.param is not None and mechanism.param.option:
-            opts[mechanism.param.option] = bound[mechanism.param.bound]
-        options = replace(self.options, **opts) if opts else self.options
-        if mechanism.how == "events":
-            sql = mechanism.sql
-            try:
-                run_rule(cur, sql, {k: v for k, v in bound.items()
-                                    if f"${k}" in (self.rules or RulesFolder()).read(sql)},
-                         rules=self.rules)
-            except duckdb.Error as exc:
-                raise _overlay_error(mechanism, self.rules, exc) from None
+    def _rerun(self, resolved: Sequence[tuple], ks: Sequence[int]) -> None:
+        """Golden stages 2-5, once, on a cursor over the raw rows of the sessions variants
+        ``ks`` touch (which share their named options), each variant's copy edited by its
+        overlay and keyed apart (rid * n + k; event keys xor k, so copies of one event do
+        not meet in deduplication)."""
+        n, cur = len(resolved), self._cursor or self.con.cursor()
+        self._cursor = cur
+        cur.execute("DROP TABLE IF EXISTS g_batch")
+        for j, k in enumerate(ks):
+            mechanism, bound = resolved[k][:2]
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE g_narrow AS "
+                        f"SELECT * EXCLUDE (m_rid) REPLACE ((m_rid * {n} + {k})::UBIGINT AS sk, xor(ek, {k}::UBIGINT) AS ek) "
+                        f"FROM main.{self.tag}_narrow "
+                        f"WHERE sk IN (SELECT sk FROM main.{self.tag}_in_b WHERE idx = {k})")
+            if mechanism.how == "events":
+                try:
+                    run_rule(cur, mechanism.sql, {p: v for p, v in bound.items()
+                                                  if f"${p}" in (self.rules or RulesFolder()).read(mechanism.sql)},
+                             rules=self.rules)
+                except duckdb.Error as exc:
+                    raise _overlay_error(mechanism, self.rules, exc) from None
+            if j == 0:
+                cur.execute("ALTER TABLE g_narrow RENAME TO g_batch")
+            else:
+                cur.execute("INSERT INTO g_batch SELECT * FROM g_narrow")
+        cur.execute("DROP TABLE IF EXISTS g_narrow")
+        cur.execute("ALTER TABLE g_batch RENAME TO g_narrow")
+        options = self._options(*resolved[ks[0]][:2])
         stage_params = {
             "salt": 0,
             "any_frame": options.start_anchor == "any_frame",
@@ -306,8 +375,30 @@ class SliceVariants:
             "window_ms": self.grain_ms,
         }
         session_stages(cur, self.dims, stage_params, self.rules)
-        cur.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_out_ev AS SELECT sk, window_ms, {_FACTS} FROM g_facts")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_out AS SELECT * FROM main.{self.tag}_out_ev")
+        cur.execute(f"INSERT INTO main.{self.tag}_out_b SELECT (f.sk % {n})::INTEGER, r.sk, f.window_ms, "
+                    f"{', '.join('f.' + c for c in SESSION_FACTS)} "
+                    f"FROM g_facts f JOIN main.{self.tag}_rid r ON r.rid = f.sk // {n}")
+
+
+class Variant(NamedTuple):
+    """One evaluation: a mechanism, its parameters (reported names and units) and the share
+    of its touched sessions hit (None: its own share parameter, else all)."""
+
+    mechanism: Mechanism
+    params: Mapping[str, float] | None = None
+    share: float | None = None
+
+
+def _suffixed(text: str, values: Mapping[str, object], k: int) -> tuple[str, dict]:
+    """``text`` with each ``$name`` of ``values`` it uses renamed ``$name__k``, and those
+    values under the new names: variants bound side by side in one statement."""
+    used = {}
+    for name, value in values.items():
+        pattern = re.compile(rf"\${re.escape(name)}\b")
+        if pattern.search(text):
+            text = pattern.sub(lambda _m: f"${name}__{k}", text)
+            used[f"{name}__{k}"] = value
+    return text, used
 
 
 def _overlay_error(mechanism: Mechanism, rules: RulesFolder | None, exc: Exception):
