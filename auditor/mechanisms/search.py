@@ -43,6 +43,9 @@ REPRODUCED = 0.9      # a component counts as reproduced from this closure on
 REFINE_ROUNDS = 2     # rounds narrowing a grid fit's bracket
 REFINE_POINTS = 7     # values tried in the bracket per round
 PLAUSIBLE = 0.5       # a closest fit this good is checked against session rows too
+SAMPLE_SESSIONS = 5000   # a slice over twice this is screened on a sample of this many sessions first
+SCREEN_KEEP = 3          # the sample's best this many are fitted on the whole slice whatever they close
+SCREEN_MIN_TOUCHED = 200  # a mechanism touching fewer of the sample's sessions is fitted on the whole slice
 MIN_Z = 5.0           # a share fit needs a gap this many sd beyond the noise of a random draw
 NOISE_Z = 2.0         # a share fit's misses within this many standard deviations of sampling are noise
 
@@ -62,6 +65,7 @@ class Fit:
     n_params: int
     headline: str
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    touched: int = 0                # sessions the fit's variants touched (at most, of one variant)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mechanism": self.mechanism, "params": dict(self.params), "closure": _round(self.closure),
@@ -245,7 +249,13 @@ def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None
                        dims=dims) as sv:
         sessions = sv.sessions
         gap.units(sv.noise(components))
-        fits = _fit_all(sv, list(cat), gap, dims, grain_ms)
+        mechanisms = list(cat)
+        sample = sv.sampled(SAMPLE_SESSIONS)
+        if sample is not None:
+            with sample:
+                screened = _fit_all(sample, mechanisms, gap, dims, grain_ms, refine=False)
+            mechanisms = _contenders(mechanisms, screened)
+        fits = [f for f in _fit_all(sv, mechanisms, gap, dims, grain_ms) if f is not None]
         finding = decide(slice_, fits, evaluated=len(cat), sessions=sessions)
         if session_rows and session_facts and finding.best is not None and (
                 finding.named or finding.status == NONE and finding.best.closure >= PLAUSIBLE):
@@ -282,18 +292,27 @@ def decide(slice_: Mapping[str, str | None], fits: Sequence[Fit], *, evaluated: 
 
 
 def _fit_all(sv: SliceVariants, mechanisms: Sequence[Mechanism], gap: _Gap, dims: Sequence[str],
-             grain_ms: int) -> list[Fit]:
-    """Fit every mechanism, evaluating them side by side (:meth:`SliceVariants.deltas`):
-    first each at its starting points (no parameter: as is; a share: at full strength;
-    a grid: every grid value), then the grid fits' brackets narrowed in
-    :data:`REFINE_ROUNDS` rounds of :data:`REFINE_POINTS` points each, then the round
-    values tried."""
+             grain_ms: int, *, refine: bool = True) -> list[Fit | None]:
+    """Fit each mechanism (None: it changes nothing), evaluating them side by side
+    (:meth:`SliceVariants.deltas`): first each at its starting points (no parameter: as
+    is; a share: at full strength; a grid: every grid value), then, when ``refine``, the
+    grid fits' brackets narrowed in :data:`REFINE_ROUNDS` rounds of
+    :data:`REFINE_POINTS` points each, then the round values tried. On a sample
+    (``sv.scale`` > 1) the predictions are scaled up to the slice, and each fit's
+    ``touched`` records the most sessions one of its variants touched in the sample."""
     fits: dict[str, Fit | None] = {}
     grids: dict[str, _Grid] = {}
+    touched: dict[str, int] = {}
 
     def run(requests: list[tuple[Mechanism, dict, float | None]]) -> list[tuple]:
         tables = sv.deltas([Variant(m, p, s) for m, p, s in requests], dims=dims, grain_ms=grain_ms)
-        return [gap.prediction(t) for t in tables]
+        for k, (m, _, _) in enumerate(requests):
+            touched[m.name] = max(touched.get(m.name, 0), sv.touched.get(k, 0))
+        out = []
+        for t in tables:
+            pred, extra, extra_w = gap.prediction(t)
+            out.append((pred * sv.scale, extra * sv.scale, extra_w))
+        return out
 
     requests: list[tuple[Mechanism, dict, float | None]] = []
     for mech in mechanisms:
@@ -313,7 +332,7 @@ def _fit_all(sv: SliceVariants, mechanisms: Sequence[Mechanism], gap: _Gap, dims
             grids[mech.name].record(params[mech.param.name], predicted)
     for grid in grids.values():
         grid.bracket()
-    for _ in range(REFINE_ROUNDS + 1):
+    for _ in range(REFINE_ROUNDS + 1 if refine else 0):
         requests = [(g.mech, {g.mech.param.name: v}, None) for g in grids.values() for v in g.wanted()]
         if not requests:
             break
@@ -322,7 +341,19 @@ def _fit_all(sv: SliceVariants, mechanisms: Sequence[Mechanism], gap: _Gap, dims
         for grid in grids.values():
             grid.narrow()
     fits.update({name: grid.best() for name, grid in grids.items()})
-    return [f for f in (fits[m.name] for m in mechanisms) if f is not None]
+    return [None if fits[m.name] is None else replace(fits[m.name], touched=touched.get(m.name, 0))
+            for m in mechanisms]
+
+
+def _contenders(mechanisms: Sequence[Mechanism], screened: Sequence[Fit | None]) -> list[Mechanism]:
+    """The mechanisms a sample cannot rule out, to be fitted on the whole slice: those
+    that close at least :data:`PLAUSIBLE` of the gap on the sample, the
+    :data:`SCREEN_KEEP` best, and those the sample says too little about (fewer than
+    :data:`SCREEN_MIN_TOUCHED` of its sessions touched, or none)."""
+    ranked = sorted((f.closure for f in screened if f is not None), reverse=True)
+    bar = min(PLAUSIBLE, ranked[SCREEN_KEEP - 1] if len(ranked) >= SCREEN_KEEP else -math.inf)
+    return [m for m, f in zip(mechanisms, screened)
+            if f is None or f.closure >= bar or f.touched < SCREEN_MIN_TOUCHED]
 
 
 def _make(mech: Mechanism, gap: _Gap, params: Mapping[str, float], predicted: tuple,
@@ -345,7 +376,7 @@ def _fit_share(sv: SliceVariants, mech: Mechanism, gap: _Gap, predicted: tuple, 
                       np.array([sq.column(c).to_numpy(zero_copy_only=False) for c in gap.components],
                                dtype="float64").T):
         if w in gap.window_pos:
-            var[gap.window_pos[w]] = np.nan_to_num(row)
+            var[gap.window_pos[w]] = np.nan_to_num(row) * sv.scale
     # the share by least squares per window and component, each weighted by the inverse of
     # its sampling variance (the variance's s(1-s) is common to all and cancels)
     gap_w = gap.by_window(gap.gap, np.zeros((0, len(gap.components))), [])

@@ -37,6 +37,7 @@ from auditor.mechanisms.catalogue import Catalogue, Mechanism, load_catalogue
 Slice = Mapping[str, "str | None"]
 _FACTS = ", ".join(SESSION_FACTS)
 _ids = itertools.count(1)
+_SAMPLE_SALT = 16381   # hash(sk, salt) draws a sample; a share's sessions are drawn by hash(sk)
 
 
 def slice_predicate(slice_: Slice, alias: str = "") -> tuple[str, dict]:
@@ -58,25 +59,42 @@ class SliceVariants:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, slice_: Slice, *, grain_ms: int,
                  options: GoldenOptions | None = None, rules: RulesFolder | None = None,
-                 dims: Sequence[str] = ()) -> None:
+                 dims: Sequence[str] = (), _sample_of: "tuple[SliceVariants, int] | None" = None) -> None:
         self.con, self.slice, self.grain_ms = con, dict(slice_), grain_ms
         self.options = options or GoldenOptions()
         self.rules = rules
         self.dims = tuple(dims)
         self.tag = f"m{next(_ids)}"
         self._cursor: duckdb.DuckDBPyConnection | None = None
+        self.scale = 1.0           # a sample's sessions stand for this many of the slice's each
+        self.touched: dict[int, int] = {}   # after deltas(): sessions touched per variant index
         where, params = slice_predicate(self.slice)
         # the slice's sessions with the dimensions deltas are cut by
         self._attrs = tuple(dict.fromkeys([*self.dims, *sorted(self.slice)]))
+        source, narrow = "g_attrs", "g_narrow"
+        if _sample_of is not None:
+            parent, ppm = _sample_of
+            source, narrow = f"{parent.tag}_attrs", f"main.{parent.tag}_narrow"
+            where, params = f"hash(sk, {_SAMPLE_SALT}) % 1000000 < $ppm", {"ppm": ppm}
+            self._attrs = parent._attrs
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_attrs AS SELECT sk"
-                    f"{''.join(', ' + quote_ident(d) for d in self._attrs)} FROM g_attrs WHERE {where}", params)
+                    f"{''.join(', ' + quote_ident(d) for d in self._attrs)} FROM {source} WHERE {where}", params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_sk AS SELECT sk FROM {self.tag}_attrs")
         # the slice's raw rows, read once; rid: a dense number per session (its copy under
         # variant k of n is keyed rid * n + k)
         con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_rid AS "
                     f"SELECT sk, (row_number() OVER ())::UBIGINT AS rid FROM {self.tag}_sk")
         con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_narrow AS "
-                    f"SELECT n.*, r.rid AS m_rid FROM g_narrow n JOIN main.{self.tag}_rid r ON r.sk = n.sk")
+                    f"SELECT n.*{' EXCLUDE (m_rid)' if _sample_of else ''}, r.rid AS m_rid "
+                    f"FROM {narrow} n JOIN main.{self.tag}_rid r ON r.sk = n.sk")
+        self._gaps = False
+        if _sample_of is not None:
+            parent = _sample_of[0]
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {self.tag}_slice AS SELECT * FROM {parent.tag}_slice "
+                        f"WHERE sk IN (SELECT sk FROM {self.tag}_sk)")
+            self._gaps = parent._gaps
+            self.scale = parent.sessions / max(self.sessions, 1)
+            return
         # golden facts of the slice's sessions, with what touches predicates read
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {self.tag}_slice AS
@@ -96,7 +114,6 @@ class SliceVariants:
             JOIN g_first_attempt a USING (sk)
             LEFT JOIN narrow n USING (sk)
             WHERE f.sk IN (SELECT sk FROM {self.tag}_sk)""", {"g": grain_ms})
-        self._gaps = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -113,6 +130,17 @@ class SliceVariants:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def sampled(self, sessions: int) -> "SliceVariants | None":
+        """Variants over about ``sessions`` of this slice's sessions (a stable hash sample,
+        independent of the hash that picks a share's sessions), reading this one's tables;
+        its :attr:`scale` is how many of the slice's sessions each stands for. None when
+        the slice has no more than twice that many."""
+        total = self.sessions
+        if total <= 2 * sessions:
+            return None
+        return SliceVariants(self.con, self.slice, grain_ms=self.grain_ms, options=self.options, rules=self.rules,
+                             dims=self.dims, _sample_of=(self, int(round(sessions / total * 1_000_000))))
 
     @property
     def sessions(self) -> int:
@@ -158,7 +186,8 @@ class SliceVariants:
         for :meth:`delta_squares` and :meth:`session_evidence`, by variant index."""
         resolved = [self._resolve(v) for v in variants]
         self._touch(resolved)
-        touched = dict(self.con.execute(f"SELECT idx, count(*) FROM main.{self.tag}_in_b GROUP BY idx").fetchall())
+        touched = self.touched = dict(self.con.execute(
+            f"SELECT idx, count(*) FROM main.{self.tag}_in_b GROUP BY idx").fetchall())
         self.con.execute(f"CREATE OR REPLACE TABLE main.{self.tag}_out_b AS SELECT 0::INTEGER AS idx, sk, "
                          f"window_ms, {_FACTS} FROM {self.tag}_slice LIMIT 0")
         live = [k for k in range(len(resolved)) if touched.get(k)]
