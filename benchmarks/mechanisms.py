@@ -2,6 +2,7 @@
 
     python benchmarks/mechanisms.py [--sessions N] [--seeds S ...] [--cases-per-kind K]
     python benchmarks/mechanisms.py --timing [--events 10000000]
+    python benchmarks/mechanisms.py --sample-sessions 300   # the sample screen on every slice over 600
 
 Accuracy (default): for every fault kind of auditor/synth/faults.py, K cases
 per seed, each one kind injected into its usual pipeline on a slice drawn at
@@ -46,6 +47,7 @@ from auditor.config import PipelineConfig, SourceSpec, load_config  # noqa: E402
 from auditor.golden.calculator import COMPONENTS, compute_golden, connect  # noqa: E402
 from auditor.mechanisms import load_catalogue  # noqa: E402
 from auditor.mechanisms.search import search_slice  # noqa: E402
+import auditor.mechanisms.search as search_module  # noqa: E402
 from auditor.reconcile import reconcile_pipeline  # noqa: E402
 from auditor.synth.faults import KINDS, Fault  # noqa: E402
 from auditor.synth.generate import DEFAULT_START, generate_events, write_events  # noqa: E402
@@ -130,6 +132,7 @@ class Bench:
         return {**case, "gap": True, "searched": slices[0], "named": full.named, "status": full.status,
                 "best": best.mechanism if best else None, "params": dict(best.params) if best else {},
                 "closure": round(best.closure, 4) if best else None, "seconds": round(t_full, 2),
+                "sampled": full.sessions > 2 * search_module.SAMPLE_SESSIONS,
                 "loo_named": loo.named if loo else None, "loo_status": loo.status if loo else None,
                 "loo_best": loo.best.mechanism if loo and loo.best else None,
                 "loo_closure": round(loo.best.closure, 4) if loo and loo.best else None}
@@ -192,7 +195,9 @@ def report(cases: list[dict]) -> None:
     secs = [c["seconds"] for c in gap]
     print()
     print(f"full-catalogue statuses: {dict(statuses)}; search seconds per slice: median "
-          f"{np.median(secs) if secs else 0:.2f}, max {max(secs) if secs else 0:.2f}")
+          f"{np.median(secs) if secs else 0:.2f}, max {max(secs) if secs else 0:.2f}; screened on a sample "
+          f"first (slice over {2 * search_module.SAMPLE_SESSIONS:,} sessions): "
+          f"{sum(c.get('sampled', False) for c in gap)} of {n}")
 
 
 def timing(args) -> None:
@@ -246,7 +251,13 @@ def main() -> None:
     ap.add_argument("--out", help="write one JSON line per case here")
     ap.add_argument("--timing", action="store_true")
     ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--sample-sessions", type=int,
+                    help="screen slices over twice this many sessions on a sample of this size "
+                         f"(default: the search's own, {search_module.SAMPLE_SESSIONS}); a small value "
+                         "puts the sample screen to the test on small data")
     args = ap.parse_args()
+    if args.sample_sessions:
+        search_module.SAMPLE_SESSIONS = args.sample_sessions
     timing(args) if args.timing else accuracy(args)
 
 

@@ -156,3 +156,39 @@ def test_session_rows_prove_the_headline_exactly():
     assert 1 <= len(shown) <= 5
     assert all(s["golden"]["started"] == 1 and s["pipeline"]["started"] == 0 and s["pipeline"]["ebvs"] == 1
                for s in shown)
+
+
+@pytest.mark.parametrize("fixture, slice_, kind", [
+    ("duplicates", {"country": "br"}, "duplicates_not_removed"),
+    ("preroll_exits", {"device": "smart_tv"}, "preroll_exit_not_ebvs"),
+    ("seek_rebuffering", {"device": "web", "player_version": "8.6"}, "seek_stall_as_rebuffering"),
+])
+def test_screening_on_a_sample_reaches_the_whole_searchs_finding(audited, monkeypatch, fixture, slice_, kind):
+    """A slice over twice SAMPLE_SESSIONS is screened on a sample first; what the sample
+    cannot rule out is fitted on the whole slice, so the finding is the same."""
+    import auditor.mechanisms.search as search
+
+    whole = _search(audited, fixture, slice_)
+    kept = []
+    contenders = search._contenders
+    monkeypatch.setattr(search, "SAMPLE_SESSIONS", 40)      # the fixtures' slices are small
+    monkeypatch.setattr(search, "SCREEN_MIN_TOUCHED", 5)
+    monkeypatch.setattr(search, "_contenders", lambda m, s: kept.append(contenders(m, s)) or kept[-1])
+    screened = _search(audited, fixture, slice_)
+    assert kept and len(kept[0]) < len(load_catalogue())      # the screen ran and ruled some out
+    assert screened.named == whole.named == kind and screened.status == whole.status
+    assert screened.best == whole.best
+
+
+def test_the_screen_keeps_what_a_sample_cannot_rule_out():
+    from auditor.mechanisms.search import PLAUSIBLE, SCREEN_MIN_TOUCHED, _contenders
+
+    cat = list(load_catalogue())[:6]
+
+    def fit(closure, touched=1000):
+        return Fit("x", {}, closure, False, 0.0, 0, "", {}, touched)
+    screened = [fit(0.95), fit(0.1), None, fit(0.05), fit(0.2, touched=SCREEN_MIN_TOUCHED - 1), fit(PLAUSIBLE)]
+    kept = _contenders(cat, screened)
+    # the best three (0.95, 0.5, 0.2), what the sample never touched, what it touched too little
+    assert kept == [cat[0], cat[2], cat[4], cat[5]]
+    assert _contenders(cat, [fit(0.99), fit(0.98), fit(0.97), fit(0.96), fit(0.4), fit(0.45)]) == cat[:4]
