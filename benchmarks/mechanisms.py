@@ -221,9 +221,9 @@ def timing(args) -> None:
         windows = (Window(DEFAULT_START, DEFAULT_START.replace(hour=DEFAULT_START.hour + 1)),)
         con = connect()
         say("golden")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         _load_golden(con, config, windows, 60, lambda _m: None)
-        t_golden = time.perf_counter() - t
+        t_golden, c_golden = time.perf_counter() - t, time.process_time() - c
         spec = config.pipelines[0]
         result = reconcile_pipeline(con, spec, index=1, dims=PUBLISHED_DIMS, grain_minutes=60, windows=windows,
                                     window_minutes=60, tolerance_for=lambda m: Tolerance())
@@ -232,13 +232,15 @@ def timing(args) -> None:
                                            "WHERE table_name = 'r_joined'").fetchall()}
         comps = [c for c in COMPONENTS if f"c_{c}" in cols]
         say(f"searching {len(slices)} slices: {slices}")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         found = [search_slice(con, s, dims=PUBLISHED_DIMS, grain_minutes=60, golden_grain_minutes=60,
                               components=comps) for s in slices]
-        t_search = time.perf_counter() - t
+        t_search, c_search = time.perf_counter() - t, time.process_time() - c
+        sizes = [f.sessions if f else 0 for f in found]
         con.close()
-    print(f"events: {rows:,}; golden: {t_golden:.1f} s; search of {len(slices)} slices: {t_search:.1f} s; "
-          f"ratio {t_search / t_golden:.2f}x")
+    print(f"events: {rows:,}; golden: {t_golden:.1f} s ({c_golden:.1f} CPU-s); search of {len(slices)} slices "
+          f"({', '.join(f'{n:,}' for n in sizes)} sessions): {t_search:.1f} s ({c_search:.1f} CPU-s); "
+          f"ratio {t_search / t_golden:.2f}x wall, {c_search / c_golden:.2f}x CPU")
     for s, f in zip(slices, found):
         print(f"  {s}: {f.summary if f else 'no gap'}")
 

@@ -395,8 +395,8 @@ def _moves(predicted) -> bool:
 
 
 class _Grid:
-    """A grid parameter's fit: the grid values first; when the best one does not reproduce
-    the gap, the bracket between its neighbours is narrowed (:data:`REFINE_POINTS` evenly
+    """A grid parameter's fit: the grid values first; when the best one closes part of the
+    gap but does not reproduce it, the bracket between its neighbours is narrowed (:data:`REFINE_POINTS` evenly
     spaced values a round, the bracket then the neighbours of the best); last, a round
     value that fits as well as the best is the one reported. Of equally good values the
     smallest in size wins (docs/mechanisms.md#the-search)."""
@@ -427,7 +427,7 @@ class _Grid:
         i = int(np.argmax(scores))
         lo = grid[i - 1] if i > 0 else grid[i]
         hi = grid[i + 1] if i + 1 < len(grid) else grid[i]
-        if lo != hi and scores[i] < 1.0 and (lo >= 0) == (hi >= 0):
+        if lo != hi and 0.0 < scores[i] < 1.0 and (lo >= 0) == (hi >= 0):
             self.lo, self.hi = lo, hi
 
     def wanted(self) -> list[float]:
