@@ -14,6 +14,12 @@ recomputed; every other session keeps its golden facts.
 - ``facts`` mechanisms run their overlay SELECT over ``m_in``, the touched
   sessions' golden facts.
 
+Many variants are evaluated side by side (:meth:`SliceVariants.deltas`): each
+variant's copy of a session is keyed apart, so one rerun of stages 2-5 serves
+every ``events`` variant (and every ``option`` variant with the same options),
+and one query every ``facts`` overlay. :meth:`SliceVariants.sampled` gives the
+same over a stable sample of the slice's sessions, for screening.
+
 A mechanism's parameters are given by their reported names and units
 (``{"watermark_s": 120}``, ``{"share": 0.15}``); a share below 1 hits the
 sessions chosen by a hash of their key (stable, unrelated to outcomes).
