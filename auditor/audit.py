@@ -125,20 +125,30 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                           window_minutes=config.window_minutes,
                           tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(
                               p.name, m, p.tolerances))
+            search = explain and config.mechanisms
+
+            def annotate(result: PipelineResult) -> PipelineResult:
+                return result if quality is None else _annotate(con, result, quality, rules)
+            mech_kw = dict(grain=grains[pipeline.name], golden_grain=base)
             if pipeline.deviations:
-                # the whole gap (against golden) first, then the judged one (against golden
-                # under the declarations), so r_joined is the judged comparison's
+                # the judged gap (against golden under the declarations) first, searched while
+                # r_joined is its comparison; then the whole gap (against golden), on which the
+                # search tries what the remainder left unnamed (docs/deviations.md#mechanisms)
+                result = annotate(reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
+                                                     golden_table=f"r_expected_{i}", **kwargs))
+                if search and any(m.failed for m in result.metrics):
+                    say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s remainder")
+                    result = name_mechanisms(con, result, config, **mech_kw)
                 whole = reconcile_pipeline(con, pipeline, explain=False, **kwargs)
-                result = reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
-                                            golden_table=f"r_expected_{i}", **kwargs)
+                if search and any(m.failed for m in result.metrics):
+                    result = name_mechanisms(con, result, config, whole_gap=True, **mech_kw)
                 result = split_gap(result, whole, pipeline.deviations)
             else:
-                result = reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window, **kwargs)
-            if quality is not None:
-                result = _annotate(con, result, quality, rules)
-            if explain and config.mechanisms and any(m.failed for m in result.metrics):
-                say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s gaps")
-                result = name_mechanisms(con, result, config, grain=grains[pipeline.name], golden_grain=base)
+                result = annotate(reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
+                                                     **kwargs))
+                if search and any(m.failed for m in result.metrics):
+                    say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s gaps")
+                    result = name_mechanisms(con, result, config, **mech_kw)
             off = [m.metric for m in result.metrics if m.failed]
             say(f"[{i}/{len(config.pipelines)}] {pipeline.name}: "
                 + (f"FAIL ({', '.join(off)})" if off else f"pass ({len(result.metrics)} metrics)"))
@@ -229,24 +239,35 @@ def mechanism_slices(result: PipelineResult, max_slices: int = MECHANISM_SLICES)
 
 
 def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, config: AuditConfig, *,
-                    grain: int, golden_grain: int, max_slices: int = MECHANISM_SLICES) -> PipelineResult:
+                    grain: int, golden_grain: int, max_slices: int = MECHANISM_SLICES,
+                    whole_gap: bool = False) -> PipelineResult:
     """The mechanism search (docs/mechanisms.md#the-search) on the last reconciliation on ``con``
-    (table ``r_joined``, which must be ``result``'s): the top explanation slices of the failing
-    metrics (up to ``max_slices`` distinct ones, most explanatory first) get a ``mechanism``
-    finding, and a failing metric no slice explains gets one for every session (``mechanism``)."""
+    (table ``r_joined``): the top explanation slices of ``result``'s failing metrics (up to
+    ``max_slices`` distinct ones, most explanatory first) get a ``mechanism`` finding, and a
+    failing metric no slice explains gets one for every session (``mechanism``).
+
+    ``whole_gap``: ``result`` is judged against golden under declared deviations and already
+    searched, and ``r_joined`` is the comparison against golden itself; only the slices whose
+    finding names no mechanism are searched again, on the whole gap, and such a finding
+    replaces theirs when it names one (marked ``whole_gap``)."""
     from auditor.mechanisms.search import search_slice
     columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
                                          "WHERE table_name = 'r_joined'").fetchall()}
     published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
     rows, facts = _session_rows(con, config, result.name)
     found = {}
+    named = {tuple(sorted(dict(f["slice"]).items())) for m in result.metrics
+             for f in [*(e.get("mechanism") for e in m.explanations or ()), m.mechanism]
+             if f and f.get("mechanism")} if whole_gap else set()
     for s in mechanism_slices(result, max_slices):
+        if tuple(sorted(s.items())) in named:
+            continue
         finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
                                golden_grain_minutes=golden_grain, components=published,
                                options=config.golden_options, rules=config.rules_in_use(),
                                session_rows=rows, session_facts=facts)
-        if finding is not None:
-            found[tuple(sorted(s.items()))] = finding.to_dict()
+        if finding is not None and (not whole_gap or finding.named):
+            found[tuple(sorted(s.items()))] = dataclasses.replace(finding, whole_gap=whole_gap).to_dict()
     metrics = []
     for m in result.metrics:
         if m.failed and m.published_as == "components":

@@ -105,6 +105,13 @@ def test_declared_60s_watermark_still_fails_on_the_remainder(tmp_path, capsys):
     assert play["golden"] == split["expected"] and play["diff"] == pytest.approx(split["remainder_diff"])
     # attempts lose the same sessions at 60 s and at 120 s: expected, and passing
     assert metrics["attempts"]["status"] == "pass" and metrics["attempts"]["deviation"]["exact"]
+    # no catalogued mechanism reproduces the remainder on golden, so the search measured the
+    # whole gap where the remainder is: the pipeline's watermark is 120 s, not the declared 60
+    finding = play["explanations"][0]["mechanism"]
+    assert finding["whole_gap"] is True and finding["status"] == "exact"
+    assert finding["mechanism"] == "late_events_dropped" and finding["best"]["params"] == {"watermark_s": 120}
+    assert finding["summary"] == ("the whole gap, declared part included: reproduced exactly by "
+                                  "events arriving more than 120 s late dropped (a watermark)")
     summary = (tmp_path / "r" / "summary.md").read_text()
     row = next(line for line in summary.splitlines() if line.startswith("| play_minutes |") and "of the gap" in line)
     assert "**FAIL**" in row and "reproduced exactly" not in row

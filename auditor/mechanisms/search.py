@@ -86,6 +86,9 @@ class MechanismFinding:
     sessions: int = 0               # sessions in the slice
     # from the pipeline's session rows, when it publishes them (SliceVariants.session_evidence)
     session_evidence: Mapping[str, Any] | None = None
+    # measured on the whole gap (against golden), not on the remainder a pipeline's declared
+    # deviations leave (docs/deviations.md#mechanisms)
+    whole_gap: bool = False
 
     @property
     def named(self) -> str | None:
@@ -94,6 +97,8 @@ class MechanismFinding:
     @property
     def summary(self) -> str:
         """The headline's clause: 'reproduced exactly by first_frame lost for 15% of ...'."""
+        if self.whole_gap:
+            return "the whole gap, declared part included: " + replace(self, whole_gap=False).summary
         if self.best is None:
             return NO_MECHANISM
         if self.status == EXACT:
@@ -112,7 +117,8 @@ class MechanismFinding:
                 "best": None if self.best is None else self.best.to_dict(),
                 "runners_up": [f.to_dict() for f in self.runners_up],
                 "evaluated": self.evaluated, "sessions": self.sessions,
-                "session_evidence": None if self.session_evidence is None else dict(self.session_evidence)}
+                "session_evidence": None if self.session_evidence is None else dict(self.session_evidence),
+                "whole_gap": self.whole_gap}
 
 
 def _round(x: float) -> float:
