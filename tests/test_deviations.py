@@ -168,32 +168,26 @@ def test_a_sliced_declaration_is_judged_on_its_slice_only(tmp_path, capsys):
     assert top.get("device") != "android"   # the remainder lies outside the declared slice
 
 
+@pytest.mark.browser
 def test_the_split_is_visible_in_a_real_browser(tmp_path, capsys):
     """report.html in headless Chromium (the system one): the declared-deviations section
     is rendered with one row per metric with a gap and the failing remainder marked."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no system chromium (apt-get install -y chromium)")
+    from browser_support import open_page
+
     too_strict = [{"mechanism": "late_events_dropped", "params": {"watermark_s": 60}}]
     _run(capsys, _fixture_with(tmp_path, too_strict), tmp_path / "r")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.goto((tmp_path / "r" / "report.html").as_uri())
-            heading = page.locator("#deviations-streaming")
-            assert heading.is_visible() and heading.inner_text() == "streaming: declared deviations"
-            table = page.locator("#deviations-streaming ~ div.scroll table").first
-            rows = table.locator("tr")
-            assert rows.count() == 1 + 9          # header + every metric (all have a gap)
-            failing = [rows.nth(i).locator("td").first.inner_text() for i in range(1, rows.count())
-                       if rows.nth(i).locator("td span.fail").count()]
-            assert sorted(failing) == ["avg_bitrate_kbps", "play_minutes", "rebuffering_ratio"]
-            heading.scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / "deviations.png"))
-        finally:
-            browser.close()
+    with open_page(tmp_path / "r" / "report.html") as (visit, page):
+        heading = page.locator("#deviations-streaming")
+        assert heading.is_visible() and heading.inner_text() == "streaming: declared deviations"
+        table = page.locator("#deviations-streaming ~ div.scroll table").first
+        rows = table.locator("tr")
+        assert rows.count() == 1 + 9          # header + every metric (all have a gap)
+        failing = [rows.nth(i).locator("td").first.inner_text() for i in range(1, rows.count())
+                   if rows.nth(i).locator("td span.fail").count()]
+        assert sorted(failing) == ["avg_bitrate_kbps", "play_minutes", "rebuffering_ratio"]
+        heading.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "deviations.png"))
+        assert visit.console_errors == visit.page_errors == visit.network == []
     assert (tmp_path / "deviations.png").stat().st_size > 10_000
 
 

@@ -8,25 +8,22 @@ pytest temp folder) for a person to look at."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_support import launch, require_chromium, watch
 
 pytestmark = pytest.mark.browser
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "reports" / "examples"
 WIDTH, HEIGHT = 1280, 900
-CHROMIUM = os.environ.get("AUDITOR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run installs it)")
+    sync_api, exe = require_chromium()
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        b = launch(p, exe)
         yield b
         b.close()
 
@@ -41,13 +38,15 @@ def artifacts(tmp_path_factory) -> Path:
 def _open(browser, name: str):
     """The example page loaded offline; every request the page makes is recorded and refused."""
     page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-    errors, requests = [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith("data:") else None)
+    visit = watch(page)
     page.route("**/*", lambda route: route.abort())
     page.set_content((EXAMPLES / name / "report.html").read_text(encoding="utf-8"), wait_until="load")
-    return page, errors, requests
+    return page, visit
+
+
+def _trouble(visit) -> tuple[list[str], list[str]]:
+    """(console and page errors, requests other than data: URLs) met so far."""
+    return visit.console_errors + visit.page_errors, [u for u in visit.requests if not u.startswith("data:")]
 
 
 def _box(page, selector: str):
@@ -58,11 +57,11 @@ def _box(page, selector: str):
 
 @pytest.mark.parametrize("name", ["demo", "backfill"])
 def test_report_in_chromium(browser, artifacts, name):
-    page, errors, requests = _open(browser, name)
+    page, visit = _open(browser, name)
     try:
         page.screenshot(path=str(artifacts / f"report-{name}.png"))
         page.screenshot(path=str(artifacts / f"report-{name}-full.png"), full_page=True)
-        assert errors == [] and requests == []
+        assert _trouble(visit) == ([], [])
         # the headline: the first card whole, and the charts, inside the first viewport
         card = _box(page, "article.card")
         assert card["y"] >= 0 and card["y"] + card["height"] <= HEIGHT, card
@@ -89,13 +88,13 @@ def test_report_in_chromium(browser, artifacts, name):
 def test_details_open_and_anchors_resolve(browser):
     """Every in-page link points at an element of the page; opening every <details> keeps
     the page free of horizontal scroll (wide tables scroll inside their box)."""
-    page, errors, _ = _open(browser, "demo")
+    page, visit = _open(browser, "demo")
     try:
         missing = page.evaluate("""[...document.querySelectorAll('a[href^="#"]')]
             .map(a => a.getAttribute('href').slice(1)).filter(id => !document.getElementById(id))""")
         assert missing == []
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
-        assert errors == []
+        assert _trouble(visit)[0] == []
     finally:
         page.close()
