@@ -192,3 +192,30 @@ def test_the_screen_keeps_what_a_sample_cannot_rule_out():
     # the best three (0.95, 0.5, 0.2), what the sample never touched, what it touched too little
     assert kept == [cat[0], cat[2], cat[4], cat[5]]
     assert _contenders(cat, [fit(0.99), fit(0.98), fit(0.97), fit(0.96), fit(0.4), fit(0.45)]) == cat[:4]
+
+
+def test_an_off_grid_watermark_is_found_by_narrowing_the_bracket():
+    """streaming_watermark's pipeline cuts at 120 s; with 120 taken out of the grid the best
+    grid value only brackets it, and narrowing must reach a watermark that reproduces the
+    gap exactly (the smallest such value is reported: no event's lateness lies between it
+    and 120 s)."""
+    import dataclasses
+
+    config = load_config(FIXTURES / "streaming_watermark" / "audit.yaml")
+    streaming = config.pipeline("streaming")
+    config = dataclasses.replace(config, pipelines=(streaming,), quality_rules=None)
+    cat = load_catalogue()
+    late = cat.get("late_events_dropped")
+    coarse = dataclasses.replace(late, param=dataclasses.replace(late.param, grid=(5.0, 15.0, 30.0, 60.0, 300.0, 900.0)))
+    cat = dataclasses.replace(cat, mechanisms=tuple(coarse if m is late else m for m in cat))
+    con = connect()
+    try:
+        result = run_audit(config, con=con, explain=False)
+        assert any(m.failed for m in result.pipelines[0].metrics)
+        finding = search_slice(con, {}, dims=streaming.dimensions or config.dimensions, grain_minutes=60,
+                               golden_grain_minutes=60, components=PUBLISHED, options=config.golden_options,
+                               catalogue=cat)
+    finally:
+        con.close()
+    assert finding.named == "late_events_dropped" and finding.status == "exact"
+    assert 60 < finding.best.params["watermark_s"] <= 120
