@@ -251,6 +251,7 @@ def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, conf
     finding names no mechanism are searched again, on the whole gap, and such a finding
     replaces theirs when it names one (marked ``whole_gap``)."""
     from auditor.mechanisms.search import search_slice
+    from auditor.mechanisms.variant import SlicesRows
     columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
                                          "WHERE table_name = 'r_joined'").fetchall()}
     published = [c for c in COMPONENTS if f"c_{c}" in columns and f"g_{c}" in columns]
@@ -259,15 +260,15 @@ def name_mechanisms(con: duckdb.DuckDBPyConnection, result: PipelineResult, conf
     named = {tuple(sorted(dict(f["slice"]).items())) for m in result.metrics
              for f in [*(e.get("mechanism") for e in m.explanations or ()), m.mechanism]
              if f and f.get("mechanism")} if whole_gap else set()
-    for s in mechanism_slices(result, max_slices):
-        if tuple(sorted(s.items())) in named:
-            continue
-        finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
-                               golden_grain_minutes=golden_grain, components=published,
-                               options=config.golden_options, rules=config.rules_in_use(),
-                               session_rows=rows, session_facts=facts)
-        if finding is not None and (not whole_gap or finding.named):
-            found[tuple(sorted(s.items()))] = dataclasses.replace(finding, whole_gap=whole_gap).to_dict()
+    slices = [s for s in mechanism_slices(result, max_slices) if tuple(sorted(s.items())) not in named]
+    with SlicesRows(con, slices) as raw:
+        for s in slices:
+            finding = search_slice(con, s, dims=result.dimensions, grain_minutes=grain,
+                                   golden_grain_minutes=golden_grain, components=published,
+                                   options=config.golden_options, rules=config.rules_in_use(),
+                                   session_rows=rows, session_facts=facts, rows=raw)
+            if finding is not None and (not whole_gap or finding.named):
+                found[tuple(sorted(s.items()))] = dataclasses.replace(finding, whole_gap=whole_gap).to_dict()
     metrics = []
     for m in result.metrics:
         if m.failed and m.published_as == "components":

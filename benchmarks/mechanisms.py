@@ -47,6 +47,7 @@ from auditor.config import PipelineConfig, SourceSpec, load_config  # noqa: E402
 from auditor.golden.calculator import COMPONENTS, compute_golden, connect  # noqa: E402
 from auditor.mechanisms import load_catalogue  # noqa: E402
 from auditor.mechanisms.search import search_slice  # noqa: E402
+from auditor.mechanisms.variant import SlicesRows  # noqa: E402
 import auditor.mechanisms.search as search_module  # noqa: E402
 from auditor.reconcile import reconcile_pipeline  # noqa: E402
 from auditor.synth.faults import KINDS, Fault  # noqa: E402
@@ -233,8 +234,9 @@ def timing(args) -> None:
         comps = [c for c in COMPONENTS if f"c_{c}" in cols]
         say(f"searching {len(slices)} slices: {slices}")
         t, c = time.perf_counter(), time.process_time()
-        found = [search_slice(con, s, dims=PUBLISHED_DIMS, grain_minutes=60, golden_grain_minutes=60,
-                              components=comps) for s in slices]
+        with SlicesRows(con, slices) as raw:   # as auditor run does (auditor.audit.name_mechanisms)
+            found = [search_slice(con, s, dims=PUBLISHED_DIMS, grain_minutes=60, golden_grain_minutes=60,
+                                  components=comps, rows=raw) for s in slices]
         t_search, c_search = time.perf_counter() - t, time.process_time() - c
         sizes = [f.sessions if f else 0 for f in found]
         con.close()

@@ -158,3 +158,26 @@ def test_variants_evaluated_side_by_side_equal_each_alone(golden_con):
         alone = [sv.delta(v.mechanism, v.params, dims=DIMS, grain_ms=3_600_000) for v in variants]
     assert [rows(t) for t in together] == [rows(t) for t in alone]
     assert sum(bool(rows(t)) for t in together) >= 6   # the comparison is not between empty tables
+
+
+def test_rows_read_once_for_several_slices_give_the_same_variants(golden_con):
+    """SlicesRows reads golden's raw rows once for all the slices a search covers; each
+    slice's variants must be what reading them itself gives."""
+    from auditor.mechanisms.variant import SlicesRows, SliceVariants, Variant
+
+    con = golden_con("streaming_watermark")
+    cat = load_catalogue()
+    variants = [Variant(cat.get("late_events_dropped"), {"watermark_s": 60}), Variant(cat.get("preroll_exit_not_ebvs")),
+                Variant(cat.get("missing_first_frame"), {"share": 1.0})]
+    slices = [{"device": "android"}, {"device": "ios", "content_type": "live"}]
+
+    def deltas(slice_, rows=None):
+        with SliceVariants(con, slice_, grain_ms=3_600_000, dims=DIMS, rows=rows) as sv:
+            return [sorted(map(tuple, (r.values() for r in t.to_pylist())))
+                    for t in sv.deltas(variants, dims=DIMS, grain_ms=3_600_000)]
+    with SlicesRows(con, slices) as rows:
+        assert rows.table is not None
+        shared = [deltas(s, rows) for s in slices]
+    assert shared == [deltas(s) for s in slices]
+    assert all(any(d) for d in shared[0])
+    assert SlicesRows(con, [{}, {"device": "ios"}]).table is None   # every session: nothing to share

@@ -35,7 +35,7 @@ import pyarrow as pa
 from auditor.golden.calculator import COMPONENTS, GoldenOptions
 from auditor.golden.sqlfiles import RulesFolder, quote_ident
 from auditor.mechanisms.catalogue import Catalogue, Mechanism, load_catalogue
-from auditor.mechanisms.variant import SliceVariants, Variant, slice_predicate
+from auditor.mechanisms.variant import SlicesRows, SliceVariants, Variant, slice_predicate
 
 MIN_CLOSURE = 0.9     # a mechanism must close this share of the gap to be named
 AMBIGUITY = 0.05      # a runner-up this close to the best (both named-worthy) makes it ambiguous
@@ -238,21 +238,23 @@ def search_slice(con: duckdb.DuckDBPyConnection, slice_: Mapping[str, str | None
                  dims: Sequence[str], grain_minutes: int, golden_grain_minutes: int,
                  components: Sequence[str], options: GoldenOptions | None = None,
                  rules: RulesFolder | None = None, catalogue: Catalogue | None = None,
-                 session_rows: str | None = None, session_facts: Sequence[str] = ()) -> MechanismFinding | None:
+                 session_rows: str | None = None, session_facts: Sequence[str] = (),
+                 rows: SlicesRows | None = None) -> MechanismFinding | None:
     """Fit every mechanism of ``catalogue`` to the gap of ``slice_`` in ``r_joined`` (the last
     reconciliation on ``con``: ``dims`` and ``grain_minutes`` are that pipeline's,
     ``components`` the ones it publishes). None when the slice shows no gap.
 
     ``session_rows``: a table on ``con`` with the pipeline's session rows (``session_id``,
     ``pipeline_rows``, the ``session_facts`` it publishes, summed per session); a named
-    mechanism then gets its session evidence."""
+    mechanism then gets its session evidence. ``rows``: the raw rows of this and the other
+    slices searched, read once (:class:`SlicesRows`)."""
     cat = catalogue if catalogue is not None else load_catalogue(rules)
     gap = _Gap(con, slice_, dims, components)
     if gap.empty:
         return None
     grain_ms = grain_minutes * 60_000
     with SliceVariants(con, slice_, grain_ms=golden_grain_minutes * 60_000, options=options, rules=rules,
-                       dims=dims) as sv:
+                       dims=dims, rows=rows) as sv:
         sessions = sv.sessions
         gap.units(sv.noise(components))
         mechanisms = list(cat)

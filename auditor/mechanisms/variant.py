@@ -59,13 +59,15 @@ class SliceVariants:
     """The sessions of one slice, ready for any number of variant evaluations.
 
     ``grain_ms`` is the grain of golden's ``g_facts`` (the audit's base grain):
-    facts overlays place sessions on it. Call :meth:`close` (or use ``with``) to
+    facts overlays place sessions on it. ``rows``: :class:`SlicesRows` holding this
+    slice's sessions' raw rows (else they are read from ``g_narrow``). Call :meth:`close` (or use ``with``) to
     drop the tables it made.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, slice_: Slice, *, grain_ms: int,
                  options: GoldenOptions | None = None, rules: RulesFolder | None = None,
-                 dims: Sequence[str] = (), _sample_of: "tuple[SliceVariants, int] | None" = None) -> None:
+                 dims: Sequence[str] = (), rows: "SlicesRows | None" = None,
+                 _sample_of: "tuple[SliceVariants, int] | None" = None) -> None:
         self.con, self.slice, self.grain_ms = con, dict(slice_), grain_ms
         self.options = options or GoldenOptions()
         self.rules = rules
@@ -77,7 +79,7 @@ class SliceVariants:
         where, params = slice_predicate(self.slice)
         # the slice's sessions with the dimensions deltas are cut by
         self._attrs = tuple(dict.fromkeys([*self.dims, *sorted(self.slice)]))
-        source, narrow = "g_attrs", "g_narrow"
+        source, narrow = "g_attrs", (rows.table if rows is not None else None) or "g_narrow"
         if _sample_of is not None:
             parent, ppm = _sample_of
             source, narrow = f"{parent.tag}_attrs", f"main.{parent.tag}_narrow"
@@ -413,6 +415,34 @@ class SliceVariants:
         cur.execute(f"INSERT INTO main.{self.tag}_out_b SELECT (f.sk % {n})::INTEGER, r.sk, f.window_ms, "
                     f"{', '.join('f.' + c for c in SESSION_FACTS)} "
                     f"FROM g_facts f JOIN main.{self.tag}_rid r ON r.rid = f.sk // {n}")
+
+
+class SlicesRows:
+    """The raw rows (``g_narrow``) of the sessions of several slices, read once for all of
+    them: golden's rows may be a spool of Parquet files as large as the input, and each
+    :class:`SliceVariants` would read it whole to find its slice's. Use as a context
+    manager; ``table`` is None when a slice is every session (nothing to share)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, slices: Sequence[Slice]) -> None:
+        self.con, self.table = con, None
+        if len(slices) < 2 or any(not s for s in slices):
+            return
+        terms, params = [], {}
+        for k, slice_ in enumerate(slices):
+            where, values = slice_predicate(slice_)
+            text, used = _suffixed(where, values, k)
+            terms.append(f"({text})")
+            params.update(used)
+        self.table = f"main.m_rows{next(_ids)}"
+        con.execute(f"CREATE OR REPLACE TABLE {self.table} AS SELECT * FROM g_narrow WHERE sk IN "
+                    f"(SELECT sk FROM g_attrs WHERE {' OR '.join(terms)})", params)
+
+    def __enter__(self) -> "SlicesRows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.table is not None:
+            self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
 
 
 class Variant(NamedTuple):
