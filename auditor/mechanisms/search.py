@@ -404,10 +404,10 @@ def _moves(predicted) -> bool:
 
 class _Grid:
     """A grid parameter's fit: the grid values first; when the best one closes part of the
-    gap but does not reproduce it, the bracket between its neighbours is narrowed (:data:`REFINE_POINTS` evenly
-    spaced values a round, the bracket then the neighbours of the best); last, a round
-    value that fits as well as the best is the one reported. Of equally good values the
-    smallest in size wins (docs/mechanisms.md#the-search)."""
+    gap but does not reproduce it, the bracket between its neighbours is narrowed
+    (:data:`REFINE_POINTS` evenly spaced values a round, the bracket then the neighbours
+    of the best); last, a round value that fits as well as the best is the one reported.
+    Of equally good values the smallest in size wins (docs/mechanisms.md#the-search)."""
 
     def __init__(self, mech: Mechanism, gap: _Gap) -> None:
         self.mech, self.gap = mech, gap

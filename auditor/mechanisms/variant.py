@@ -386,7 +386,8 @@ class SliceVariants:
         for j, k in enumerate(ks):
             mechanism, bound = resolved[k][:2]
             cur.execute(f"CREATE OR REPLACE TEMP TABLE g_narrow AS "
-                        f"SELECT * EXCLUDE (m_rid) REPLACE ((m_rid * {n} + {k})::UBIGINT AS sk, xor(ek, {k}::UBIGINT) AS ek) "
+                        f"SELECT * EXCLUDE (m_rid) "
+                        f"REPLACE ((m_rid * {n} + {k})::UBIGINT AS sk, xor(ek, {k}::UBIGINT) AS ek) "
                         f"FROM main.{self.tag}_narrow "
                         f"WHERE sk IN (SELECT sk FROM main.{self.tag}_in_b WHERE idx = {k})")
             if mechanism.how == "events":
