@@ -251,3 +251,19 @@ def test_gate_on_spark_names_the_file_and_line_of_sql_that_fails(spark_session, 
     assert code == 2, err
     assert f"golden/03_live.sql:{line}" in err and "fails on Spark" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_events_file_is_exit_2_on_spark_naming_it(spark_session, capsys, tmp_path):
+    """A Parquet file Spark cannot read is the data's fault: exit 2 naming the input, never a
+    crash (exit 3) or a quiet pass, as on DuckDB."""
+    import shutil
+
+    good = tmp_path / "events" / "part-0.parquet"
+    good.parent.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / "clean" / "events.parquet", good)
+    (good.parent / "part-1.parquet").write_bytes(b"PAR1" + b"\x00" * 64)      # a truncated write
+    code, out, err = run_cli(capsys, "golden", "--engine", "spark", "--events", str(good.parent),
+                             "--out", str(tmp_path / "golden.parquet"))
+    assert code == 2, err
+    assert str(good.parent) in err and "events" in err
+    assert not (tmp_path / "golden.parquet").exists()

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -306,6 +307,21 @@ def classify_spark_error(exc: BaseException, where: str) -> InputError | None:
     return None
 
 
+@contextmanager
+def _data_errors(where: str):
+    """Errors Spark raises that are the data's fault (:func:`classify_spark_error`) become
+    an InputError naming ``where``; every other error passes as it is."""
+    try:
+        yield
+    except (ConfigError, InputError, KeyError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        mapped = classify_spark_error(exc, where)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
 def compute(events: Any, *, dims: tuple[str, ...], params: dict, mapping, rules,
             with_sessions: bool, aggregate_schema: pa.Schema, session_schema: pa.Schema | None
             ) -> tuple[pa.Table, pa.Table | None, dict[str, int], str]:
@@ -316,7 +332,7 @@ def compute(events: Any, *, dims: tuple[str, ...], params: dict, mapping, rules,
     where = "the events"
     try:
         where = register_events(spark, events, dims=dims, mapping=mapping, tmp=tmp)
-        try:
+        with _data_errors(where):
             run_stages(spark, tables, dims, params, rules)
             order = ["window_start", *dims]
             aggregates = collect(spark.table("g_aggregate"), aggregate_schema, order)
@@ -324,13 +340,6 @@ def compute(events: Any, *, dims: tuple[str, ...], params: dict, mapping, rules,
                         if with_sessions else None)
             stats = {"events": spark.table("g_narrow").count(),
                      "sessions": spark.table("g_sessions").count()}
-        except (ConfigError, InputError, KeyError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            mapped = classify_spark_error(exc, where)
-            if mapped is None:
-                raise
-            raise mapped from None
         return aggregates, sessions, stats, where
     finally:
         tables.release()
@@ -358,15 +367,8 @@ def session_events(events: Any, session_ids: Sequence[str], *, dims: Sequence[st
     try:
         where = register_events(spark, events, dims=dims, mapping=mapping, tmp=tmp)
         df = spark.table("g_input").where(F.col("session_id").isin(sorted(set(session_ids))))
-        try:
+        with _data_errors(where):
             return collect(df, SESSION_EVENT_SCHEMA, ["session_id", "seq", "ts", "event_id"])
-        except (ConfigError, InputError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            mapped = classify_spark_error(exc, where)
-            if mapped is None:
-                raise
-            raise mapped from None
     finally:
         for view in ("g_input", "g_input_src"):
             spark.catalog.dropTempView(view)
