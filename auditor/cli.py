@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     (errors.classify). Ctrl-C exits 130 however it surfaces, even when a library caught it."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    with _sigint_noted() as interrupted:
+    with _sigint_noted(for_good=argv is None) as interrupted:
         try:
             rv = cli.main(args=args, prog_name="auditor", standalone_mode=False)
         except click.exceptions.Exit as exc:
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
             rv = _report(exc, debug)
         except KeyboardInterrupt:
             rv = ExitCode.INTERRUPTED
-    if interrupted or rv == ExitCode.INTERRUPTED:
+        if rv == ExitCode.INTERRUPTED:
+            interrupted.append(True)
+    if interrupted:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     sys.exit(int(rv or 0))
@@ -80,9 +82,15 @@ def _report(exc: Exception, debug: bool) -> int:
 
 
 @contextmanager
-def _sigint_noted() -> Iterator[list[bool]]:
+def _sigint_noted(for_good: bool = False) -> Iterator[list[bool]]:
     """While a command runs, note every SIGINT (then raise KeyboardInterrupt as Python
-    does): DuckDB turns it into "Query interrupted", and a library may swallow it."""
+    does): DuckDB turns it into "Query interrupted", and a library may swallow it.
+
+    ``for_good`` (the process is the command): once it was interrupted, SIGINT stays
+    ignored until the process exits instead of going back to Python's handler, since a
+    library may deliver the signal it caught again, late (pyarrow re-sends it from
+    its worker thread): handled by Python's handler while exiting, it killed the process
+    by SIGINT instead of exit 130. In-process callers (tests) get their handler back."""
     noted: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
         yield noted
@@ -96,7 +104,7 @@ def _sigint_noted() -> Iterator[list[bool]]:
     try:
         yield noted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if noted and for_good else previous)
 
 
 def _quiet(f):

@@ -89,3 +89,28 @@ def test_debug_keeps_a_user_error_at_exit_2(workdir, tmp_path):
     assert plain.returncode == debug.returncode == 2, (plain.stderr, debug.stderr)
     assert "pth" in plain.stderr and "Traceback" not in plain.stderr
     assert "Traceback" in debug.stderr and "internal error" not in debug.stderr
+
+
+def test_a_sigint_a_library_sends_again_after_the_interrupt_does_not_kill_the_process():
+    """pyarrow re-sends the SIGINT it caught from a worker thread; arriving after the command
+    ended on the interrupt, Python's own handler raised KeyboardInterrupt while exiting and
+    the process died by SIGINT instead of exiting 130 (seen once in CI). The CLI process
+    keeps ignoring SIGINT once interrupted; an in-process caller gets its handler back."""
+    import os
+    import signal
+    import time
+
+    from auditor.cli import _sigint_noted
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with _sigint_noted(for_good=True) as interrupted:
+            interrupted.append(True)          # the command ended on an interrupt
+        os.kill(os.getpid(), signal.SIGINT)   # the late second delivery
+        time.sleep(0.05)                      # would raise KeyboardInterrupt here
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with _sigint_noted() as interrupted:
+        interrupted.append(True)
+    assert signal.getsignal(signal.SIGINT) is previous
