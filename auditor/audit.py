@@ -125,30 +125,26 @@ def run_audit(config: AuditConfig, windows: Sequence[Window | str] = (), *,
                           window_minutes=config.window_minutes,
                           tolerance_for=lambda m, p=pipeline: config.tolerance_rules.resolve(
                               p.name, m, p.tolerances))
-            search = explain and config.mechanisms
-
-            def annotate(result: PipelineResult) -> PipelineResult:
-                return result if quality is None else _annotate(con, result, quality, rules)
+            # with declarations the judged gap is against golden under them (r_expected_i), and
+            # the search runs on it while r_joined is its comparison; then the whole gap (against
+            # golden), on which the search tries what the remainder left unnamed
+            # (docs/deviations.md#mechanisms)
+            result = reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
+                                        golden_table=f"r_expected_{i}" if pipeline.deviations else "r_golden",
+                                        **kwargs)
+            if quality is not None:
+                result = _annotate(con, result, quality, rules)
+            search = explain and config.mechanisms and any(m.failed for m in result.metrics)
             mech_kw = dict(grain=grains[pipeline.name], golden_grain=base)
+            if search:
+                say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s "
+                    + ("remainder" if pipeline.deviations else "gaps"))
+                result = name_mechanisms(con, result, config, **mech_kw)
             if pipeline.deviations:
-                # the judged gap (against golden under the declarations) first, searched while
-                # r_joined is its comparison; then the whole gap (against golden), on which the
-                # search tries what the remainder left unnamed (docs/deviations.md#mechanisms)
-                result = annotate(reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
-                                                     golden_table=f"r_expected_{i}", **kwargs))
-                if search and any(m.failed for m in result.metrics):
-                    say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s remainder")
-                    result = name_mechanisms(con, result, config, **mech_kw)
                 whole = reconcile_pipeline(con, pipeline, explain=False, **kwargs)
-                if search and any(m.failed for m in result.metrics):
+                if search:
                     result = name_mechanisms(con, result, config, whole_gap=True, **mech_kw)
                 result = split_gap(result, whole, pipeline.deviations)
-            else:
-                result = annotate(reconcile_pipeline(con, pipeline, explain=explain, per_window=per_window,
-                                                     **kwargs))
-                if search and any(m.failed for m in result.metrics):
-                    say(f"[{i}/{len(config.pipelines)}] naming the mechanism of {pipeline.name}'s gaps")
-                    result = name_mechanisms(con, result, config, **mech_kw)
             off = [m.metric for m in result.metrics if m.failed]
             say(f"[{i}/{len(config.pipelines)}] {pipeline.name}: "
                 + (f"FAIL ({', '.join(off)})" if off else f"pass ({len(result.metrics)} metrics)"))

@@ -289,20 +289,20 @@ class SliceVariants:
                   FULL JOIN (SELECT * FROM main.{self.tag}_in_b WHERE idx = {k}) i USING (sk))
             GROUP BY ALL""").to_arrow_table()
 
-    def _resolve(self, variant: "Variant") -> tuple[Mechanism, dict, float | None, Mapping[str, float] | None]:
-        """(mechanism, its bound SQL parameters, share of touched sessions hit, params)."""
+    def _resolve(self, variant: "Variant") -> tuple[Mechanism, dict, float | None]:
+        """(mechanism, its bound SQL parameters, share of touched sessions hit)."""
         mechanism, params, share = variant
         if share is None and mechanism.param is not None and mechanism.param.fit == "share":
             share = (params or {}).get(mechanism.param.name)
-        return mechanism, self.sql_params(mechanism, params), share, params
+        return mechanism, self.sql_params(mechanism, params), share
 
     def _touch(self, resolved: Sequence[tuple]) -> None:
         """Table {tag}_in_b: per variant index, the touched sessions' golden facts (the
         overlay's m_in). The raw-row predicates of all variants are read in one pass."""
-        if any("max_gap_ms" in (m.touches_sessions or "") for m, *_ in resolved):
+        if any("max_gap_ms" in (m.touches_sessions or "") for m, _, _ in resolved):
             self._ensure_gaps()
         branches, flags, params = [], [], {}
-        for k, (mechanism, bound, share, _) in enumerate(resolved):
+        for k, (mechanism, bound, share) in enumerate(resolved):
             cond = ["true"]
             if mechanism.touches_sessions:
                 cond.append(f"({mechanism.touches_sessions})")
